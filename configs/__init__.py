@@ -1,0 +1,1 @@
+"""Presets: each module has get_config() -> ml_collections.ConfigDict."""

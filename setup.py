@@ -1,0 +1,48 @@
+"""sslhsic_tf: self-supervised learning by kernel dependence maximisation, on Keras 3."""
+
+import pathlib
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = {}
+exec((HERE / "sslhsic_tf" / "version.py").read_text(), VERSION)
+
+setup(
+    name="sslhsic_tf",
+    version=VERSION["__version__"],
+    description=(
+        "SSL-HSIC, CISSL, DISSL, SimCLR and BYOL for Keras 3 / TensorFlow: objectives, "
+        "ResNet encoders, distributed training, evaluation, export and a model zoo."
+    ),
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    # `configs/` (the presets) ships inside the package as `sslhsic_tf.configs`.
+    packages=find_packages(include=["sslhsic_tf", "sslhsic_tf.*"]) + ["sslhsic_tf.configs"],
+    package_dir={"sslhsic_tf.configs": "configs"},
+    package_data={"sslhsic_tf.data": ["demo/*"]},
+    include_package_data=True,
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.8",
+        "tensorflow-datasets>=4.9",
+        "tensorflow-hub>=0.16",
+        "absl-py>=1.0",
+        "ml_collections>=0.1.1",
+        "numpy>=1.26",
+        "scipy>=1.10",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "pytest-timeout>=2", "tf_keras>=2.16", "jax[cpu]>=0.4.30"],
+        "jax": ["jax>=0.4.30"],
+    },
+    entry_points={
+        "console_scripts": [
+            "sslhsic-pretrain=sslhsic_tf.pretrain:run",
+            "sslhsic-evaluate=sslhsic_tf.evaluate:run",
+            "sslhsic-export=sslhsic_tf.export:run",
+        ]
+    },
+)

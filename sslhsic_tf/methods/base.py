@@ -1,0 +1,392 @@
+"""The training model: one base class and the one train step every method shares.
+
+A step, for a batch `{"views": (v1, ..., vV), "label": y}` (each view `[b, H, W, 3]`, the
+per-replica batch):
+
+1. *Prepare* (no gradient): optional pixel augmentation on the device, and the target
+   network's outputs for methods that have one (`SSLModel.prepare`).
+2. *Losses* (differentiated once): encode every view with the online encoder
+   (`training=True`), apply the heads, stack head outputs views-first `[M, b, D]`, gather them
+   across replicas to the global `[M, B, D]` (`distribute.gather`), evaluate the method's
+   objective on the global batch, add the auxiliary objectives (learned bandwidth, online probe
+   on stop-gradient features), and scale for replicas (`distribute.replica_scale`).
+3. *Apply*: one `PartitionedOptimizer` routes each gradient to its sub-optimizer (LARS or Adam
+   for the networks, Adam for the bandwidth, the probe's own optimizer); stop-gradients keep the
+   three objectives' gradients apart.
+4. *After*: EMA updates (`SSLModel.after_apply`).
+
+Subclasses implement `build_heads`, `head_outputs` and `objective` (and optionally `prepare`,
+`auxiliary_losses`, `after_apply`); see `simclr.py` for the shortest one. The TensorFlow step is
+`_tf_train_step`; the JAX step `_jax_train_step` runs the same code in `keras.StatelessScope`s.
+"""
+
+import keras
+from keras import ops
+
+from sslhsic_tf import distribute
+from sslhsic_tf.utils import random as rng
+
+PROBE_LOSS_WEIGHT = 1.0
+
+
+def _serialize(obj):
+    return keras.saving.serialize_keras_object(obj)
+
+
+def _deserialize(cfg):
+    return keras.saving.deserialize_keras_object(cfg)
+
+
+def l2_normalize(x, axis=-1, eps=1e-12):
+    x = ops.cast(x, "float32")
+    return x / ops.sqrt(ops.maximum(ops.sum(x * x, axis=axis, keepdims=True), eps))
+
+
+class SSLModel(keras.Model):
+    """Base class of the training models; a `keras.Model` trained with `fit()`.
+
+    Args:
+      encoder: a `keras.Model` mapping images `[B, H, W, 3]` in [0, 1] to features `[B, F]`.
+      num_classes: classes of the online linear probe (None: no probe).
+      total_steps: the run's length in optimizer steps (schedules, EMA τ).
+      batch_size: the global batch size (the linear learning-rate scaling rule).
+      seed: base of the per-step stateless seeds (random features, resampling, augmentation).
+      device_augment: None, or a list with one `sslhsic_tf.data` pixel-augmentation config per
+        view, applied inside the step (on the accelerator) instead of in `tf.data`.
+      optimizer_config: dict overriding the method's default optimizer (see `default_optimizer`).
+    """
+
+    #: Names of the extra metrics a method logs (besides the ones the base logs).
+    method_metrics = ()
+    #: The default optimizer settings (recipes.md); overridden by `optimizer_config`.
+    optimizer_defaults = {
+        "name": "lars",
+        "base_learning_rate": 0.4,
+        "weight_decay": 1e-6,
+        "momentum": 0.9,
+        "trust_coefficient": 1e-3,
+        "warmup_fraction": 0.01,
+        "clipnorm": None,
+    }
+    #: Minimum number of views the method needs.
+    min_views = 2
+
+    def __init__(
+        self,
+        encoder,
+        *,
+        num_classes=None,
+        total_steps=None,
+        batch_size=256,
+        seed=0,
+        device_augment=None,
+        optimizer_config=None,
+        probe_learning_rate=1e-3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(encoder, keras.Model):
+            raise TypeError(f"encoder must be a keras.Model; got {type(encoder).__name__}")
+        if encoder.output_shape is None or len(encoder.output_shape) != 2:
+            raise ValueError(
+                "encoder must map images [B, H, W, 3] to features [B, F]; its output shape is "
+                f"{encoder.output_shape}"
+            )
+        if total_steps is not None and int(total_steps) < 1:
+            raise ValueError(f"total_steps must be a positive integer; got {total_steps}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size}")
+        if num_classes is not None and int(num_classes) < 2:
+            raise ValueError(f"num_classes must be None or >= 2; got {num_classes}")
+        self.encoder = encoder
+        self.feature_dim = int(encoder.output_shape[-1])
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.total_steps = None if total_steps is None else int(total_steps)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.device_augment = None if device_augment is None else list(device_augment)
+        unknown = set(optimizer_config or {}) - set(self.optimizer_defaults)
+        if unknown:
+            raise ValueError(
+                f"optimizer_config has unknown keys {sorted(unknown)}; valid keys: "
+                f"{sorted(self.optimizer_defaults)}"
+            )
+        self.optimizer_config = {**self.optimizer_defaults, **(optimizer_config or {})}
+        self.probe_learning_rate = float(probe_learning_rate)
+
+        self.build_heads()
+        if self.num_classes is not None:
+            from sslhsic_tf.models import heads
+
+            self.probe = heads.linear_probe(self.num_classes, name="online_probe")
+            self.probe.build((None, self.feature_dim))
+        else:
+            self.probe = None
+        names = ["loss", *self.method_metrics, "repr_std", "learning_rate"]
+        if self.probe is not None:
+            names += ["probe_loss", "probe_top1"]
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self.built = True
+
+    # ----------------------------------------------------------------- subclass interface
+    def build_heads(self):
+        """Creates and builds the heads (and target networks) of the method."""
+        raise NotImplementedError
+
+    def prepare(self, views, seed):
+        """Work without gradient before the loss: returns a dict of constants (may be empty)."""
+        return {}
+
+    def head_outputs(self, views, features, prepared, training):
+        """Returns a dict name -> per-view outputs stacked views-first `[M, b, D]`."""
+        raise NotImplementedError
+
+    def objective(self, outputs, seed):
+        """Returns a dict with `loss` (float32 scalar over the global batch) and logged parts."""
+        raise NotImplementedError
+
+    def auxiliary_losses(self, outputs, seed):
+        """Extra global losses whose gradients touch only their own variables (e.g. the bandwidth)."""
+        return {}
+
+    def after_apply(self):
+        """State updates after the optimizer step (EMA)."""
+
+    def partitions(self):
+        """Variables that go to a sub-optimizer other than the default: name -> list."""
+        return {"probe": list(self.probe.trainable_variables) if self.probe is not None else []}
+
+    # ------------------------------------------------------------------------ inference
+    def call(self, images, training=False):
+        """The online encoder's features `[B, F]`."""
+        return self.encoder(images, training=training)
+
+    def export_encoder(self):
+        """The encoder to evaluate and export."""
+        return self.encoder
+
+    # ------------------------------------------------------------------------- compile
+    def default_optimizer(self):
+        """The method's optimizer per recipes.md, with a warmup + cosine schedule."""
+        from sslhsic_tf import optim
+
+        cfg = self.optimizer_config
+        if self.total_steps is None:
+            raise ValueError(
+                "total_steps is needed for the default warmup-cosine schedule: pass "
+                "total_steps=... to methods.create(), or compile(optimizer=...) yourself"
+            )
+        peak = optim.scaled_learning_rate(cfg["base_learning_rate"], self.batch_size)
+        warmup = int(round(cfg["warmup_fraction"] * self.total_steps))
+        schedule = optim.WarmupCosine(peak, warmup_steps=warmup, total_steps=self.total_steps)
+        name = cfg["name"]
+        common = {} if cfg["clipnorm"] is None else {"global_clipnorm": cfg["clipnorm"]}
+        if name == "lars":
+            return optim.LARS(
+                learning_rate=schedule,
+                momentum=cfg["momentum"],
+                trust_coefficient=cfg["trust_coefficient"],
+                weight_decay=cfg["weight_decay"],
+                **common,
+            )
+        if name == "adamw":
+            return keras.optimizers.AdamW(
+                learning_rate=schedule, weight_decay=cfg["weight_decay"], **common
+            )
+        if name == "sgd":
+            return keras.optimizers.SGD(learning_rate=schedule, momentum=cfg["momentum"], **common)
+        raise ValueError(f"optimizer_config['name'] must be 'lars', 'adamw' or 'sgd'; got {name!r}")
+
+    def compile(self, optimizer=None, **kwargs):
+        """Compiles with `optimizer` (default: the method's) wrapped in a `PartitionedOptimizer`.
+
+        The bandwidth (SSL-HSIC) gets Adam(3e-4) and the probe Adam(probe_learning_rate) unless
+        `optimizer` is already a `PartitionedOptimizer` that names them.
+        """
+        from sslhsic_tf import optim
+
+        if kwargs.get("loss") is not None:
+            raise ValueError("SSL models define their own objective; do not pass loss= to compile()")
+        if optimizer is None:
+            optimizer = self.default_optimizer()
+        elif isinstance(optimizer, str):
+            optimizer = keras.optimizers.get(optimizer)
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        if not isinstance(inner, optim.PartitionedOptimizer):
+            inner = optim.PartitionedOptimizer(
+                default=inner,
+                bandwidth=keras.optimizers.Adam(3e-4),
+                probe=keras.optimizers.Adam(self.probe_learning_rate),
+            )
+            optimizer = inner
+        if not inner.built:
+            for name, variables in self.partitions().items():
+                if variables:
+                    inner.assign_partition(name, variables)
+            default = inner.optimizers["default"]
+            if isinstance(default, optim.LARS):
+                default.exclude_variables(optim.lars_exclusions(self))
+        super().compile(optimizer=optimizer, **kwargs)
+        # Built now (in the caller's strategy scope), so that checkpoints can be restored before
+        # the first step and the step can read the routing.
+        self.optimizer.build(self.trainable_variables)
+
+    # ----------------------------------------------------------------------- the step
+    def _unpack(self, data):
+        if isinstance(data, (list, tuple)) and len(data) == 1:
+            data = data[0]
+        if not isinstance(data, dict) or "views" not in data:
+            raise ValueError(
+                "fit() expects batches {'views': (v1, v2, ...), 'label': y}; got "
+                f"{type(data).__name__}{' with keys ' + str(sorted(data)) if isinstance(data, dict) else ''}"
+            )
+        views = tuple(data["views"])
+        if len(views) < self.min_views:
+            raise ValueError(
+                f"{self.__class__.__name__} needs at least {self.min_views} views per image; got "
+                f"{len(views)}"
+            )
+        for p, v in enumerate(views):
+            if len(v.shape) != 4 or v.shape[-1] != 3:
+                raise ValueError(
+                    f"views[{p}] must be images [B, H, W, 3]; got shape {tuple(v.shape)}"
+                )
+            dtype = keras.backend.standardize_dtype(v.dtype)
+            if "float" not in dtype:
+                raise ValueError(
+                    f"views[{p}] must be float RGB in [0, 1]; got dtype {dtype} (scale uint8 "
+                    "images by 1/255, or use sslhsic_tf.data pipelines)"
+                )
+        label = data.get("label")
+        return views, label
+
+    def step_seed(self):
+        """The stateless seed of this step: derived from (seed, optimizer iterations)."""
+        return rng.stateless_seed(self.seed, self.optimizer.iterations)
+
+    def _prepare(self, views, seed):
+        if self.device_augment is not None:
+            from sslhsic_tf.data import augment
+
+            if len(self.device_augment) != len(views):
+                raise ValueError(
+                    f"device_augment has {len(self.device_augment)} view configs but the batch "
+                    f"has {len(views)} views"
+                )
+            views = tuple(
+                augment.pixel_augment(v, rng.stateless_seed(seed, 1000 + p), cfg)
+                for p, (v, cfg) in enumerate(zip(views, self.device_augment))
+            )
+        prepared = self.prepare(views, seed)
+        return views, prepared
+
+    def _step_losses(self, views, label, prepared, seed, training=True):
+        """Returns (the loss to differentiate, dict of logged global values)."""
+        features = [self.encoder(v, training=training) for v in views]
+        outputs = self.head_outputs(views, features, prepared, training)
+        outputs = {k: distribute.gather(v, axis=1) for k, v in outputs.items()}
+        terms = dict(self.objective(outputs, seed))
+        terms["learning_rate"] = self.optimizer.learning_rate
+        total = terms["loss"]
+        for name, value in self.auxiliary_losses(outputs, seed).items():
+            total = total + value
+            terms[name] = value
+
+        rep = distribute.gather(ops.stop_gradient(ops.cast(features[0], "float32")), axis=0)
+        terms["repr_std"] = ops.mean(ops.std(l2_normalize(rep), axis=0)) * (self.feature_dim ** 0.5)
+        if self.probe is not None and label is not None:
+            probe_loss, probe_top1 = self._probe_terms(rep, label)
+            total = total + PROBE_LOSS_WEIGHT * probe_loss
+            terms["probe_loss"] = probe_loss
+            terms["probe_top1"] = probe_top1
+        return distribute.replica_scale(total), terms
+
+    def _probe_terms(self, rep, label):
+        """Cross-entropy and top-1 of the online probe over the global batch (labels < 0 masked)."""
+        label = distribute.gather(ops.reshape(ops.cast(label, "int32"), (-1,)), axis=0)
+        logits = ops.cast(self.probe(rep), "float32")
+        valid = ops.cast(label >= 0, "float32")
+        safe = ops.where(label >= 0, label, 0)
+        ce = keras.losses.sparse_categorical_crossentropy(safe, logits, from_logits=True)
+        count = ops.maximum(ops.sum(valid), 1.0)
+        loss = ops.sum(ce * valid) / count
+        correct = ops.cast(ops.argmax(logits, axis=-1) == safe, "float32")
+        return loss, ops.sum(correct * valid) / count
+
+    def _update_trackers(self, terms):
+        for name, tracker in self.trackers.items():
+            if name in terms:
+                tracker.update_state(ops.cast(terms[name], "float32"))
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    def train_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return self._jax_train_step(*args)
+        return self._tf_train_step(*args)
+
+    def _tf_train_step(self, data):
+        import tensorflow as tf
+
+        views, label = self._unpack(data)
+        seed = self.step_seed()
+        views, prepared = self._prepare(views, seed)
+        prepared = tf.nest.map_structure(tf.stop_gradient, prepared)
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            loss, terms = self._step_losses(views, label, prepared, seed)
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, variables)
+        grads = distribute.clip_global_gradients(grads, self._clipping_groups(variables))
+        self.optimizer.apply(grads, variables)
+        self.after_apply()
+        return self._update_trackers(terms)
+
+    def _clipping_groups(self, variables):
+        """(positions, clip function) per sub-optimizer that clips (see `clip_global_gradients`)."""
+        opt = self.optimizer
+        scale = None
+        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+            scale, opt = opt.dynamic_scale, opt.inner_optimizer
+        groups = []
+        for name, sub in opt.optimizers.items():
+            if not (sub.clipnorm or sub.global_clipnorm or sub.clipvalue):
+                continue
+            indices = [i for i, v in enumerate(variables) if opt.partition_of(v) == name]
+
+            def clip(gs, sub=sub):
+                if scale is None:
+                    return sub._clip_gradients(gs)
+                s = ops.cast(scale, gs[0].dtype)
+                return [g * s for g in sub._clip_gradients([g / s for g in gs])]
+
+            groups.append((indices, clip))
+        return groups
+
+    def _jax_train_step(self, state, data):
+        from sslhsic_tf.methods import jax_step
+
+        return jax_step.train_step(self, state, data)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # -------------------------------------------------------------------- serialisation
+    def get_config(self):
+        return {
+            "name": self.name,
+            "encoder": _serialize(self.encoder),
+            "num_classes": self.num_classes,
+            "total_steps": self.total_steps,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "device_augment": self.device_augment,
+            "optimizer_config": self.optimizer_config,
+            "probe_learning_rate": self.probe_learning_rate,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = _deserialize(config["encoder"])
+        return cls(**config)

@@ -1,0 +1,68 @@
+"""The JAX-backend train step: `SSLModel`'s step run statelessly.
+
+Keras' JAX trainer jits `train_step(state, data)` with
+`state = (trainable, non_trainable, optimizer, metrics)` variable values. This runs exactly the
+code of the TensorFlow step (`_prepare`, `_step_losses`, `after_apply`, `_update_trackers`) inside
+`keras.StatelessScope`s that map every variable to its value in `state` and collect the
+assignments (BatchNorm statistics, EMA targets, metrics), so the method logic is written once.
+Under `keras.distribution.DataParallel` the batch is one global array: no gather is needed.
+"""
+
+import jax
+import keras
+
+
+def _mapping(model, trainable, non_trainable, optimizer_values, metric_values=None):
+    pairs = list(zip(model.trainable_variables, trainable))
+    pairs += list(zip(model.non_trainable_variables, non_trainable))
+    pairs += list(zip(model.optimizer.variables, optimizer_values))
+    if metric_values is not None:
+        pairs += list(zip(model.metrics_variables, metric_values))
+    return pairs
+
+
+def _collect(scope, variables, old_values):
+    out = []
+    for v, old in zip(variables, old_values):
+        new = scope.get_current_value(v)
+        out.append(old if new is None else new)
+    return out
+
+
+def train_step(model, state, data):
+    trainable, non_trainable, optimizer_values, metric_values = state
+    views, label = model._unpack(data)
+
+    # 1. Prepare without gradient (device augmentation, target network forward).
+    with keras.StatelessScope(
+        state_mapping=_mapping(model, trainable, non_trainable, optimizer_values)
+    ) as scope:
+        seed = model.step_seed()
+        views, prepared = model._prepare(views, seed)
+    non_trainable = _collect(scope, model.non_trainable_variables, non_trainable)
+    prepared = jax.lax.stop_gradient(prepared)
+
+    # 2. One gradient of the scaled total loss.
+    def loss_fn(trainable_values, non_trainable_values):
+        with keras.StatelessScope(
+            state_mapping=_mapping(model, trainable_values, non_trainable_values, optimizer_values)
+        ) as inner:
+            loss, terms = model._step_losses(views, label, prepared, seed)
+            loss = model.optimizer.scale_loss(loss)
+        new_nt = _collect(inner, model.non_trainable_variables, non_trainable_values)
+        return loss, (terms, new_nt)
+
+    grads, (terms, non_trainable) = jax.grad(loss_fn, has_aux=True)(trainable, non_trainable)
+
+    # 3. Apply, then EMA updates and metrics.
+    trainable, optimizer_values = model.optimizer.stateless_apply(
+        optimizer_values, grads, trainable
+    )
+    with keras.StatelessScope(
+        state_mapping=_mapping(model, trainable, non_trainable, optimizer_values, metric_values)
+    ) as scope:
+        model.after_apply()
+        logs = model._update_trackers(terms)
+    non_trainable = _collect(scope, model.non_trainable_variables, non_trainable)
+    metric_values = _collect(scope, model.metrics_variables, metric_values)
+    return logs, (trainable, non_trainable, optimizer_values, metric_values)

@@ -1,0 +1,66 @@
+"""The method registry: `create(name, encoder, **overrides)`.
+
+A method is a `SSLModel` subclass plus default keyword arguments; registering a name is one
+decorator line in the method's module (see `simclr.py`).
+"""
+
+import inspect
+
+_REGISTRY = {}
+
+
+def register(name, **defaults):
+    """Class decorator: registers `cls` under `name` with default constructor arguments."""
+
+    def wrap(cls):
+        if name in _REGISTRY:
+            raise ValueError(f"method {name!r} is already registered")
+        _REGISTRY[name] = (cls, dict(defaults))
+        return cls
+
+    return wrap
+
+
+def names():
+    """Registered method names."""
+    _import_all()
+    return sorted(_REGISTRY)
+
+
+def _import_all():
+    # Importing the package registers every built-in method.
+    import sslhsic_tf.methods  # noqa: F401
+
+
+def _accepted(cls):
+    accepted = set()
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("keras"):
+            break
+        params = inspect.signature(klass.__init__).parameters
+        accepted |= {k for k, p in params.items() if p.kind is p.KEYWORD_ONLY}
+    return accepted
+
+
+def create(name, encoder, **overrides):
+    """Returns the training model (an uncompiled `keras.Model`) of method `name`.
+
+    Args:
+      name: one of `names()`: ssl_hsic, ssl_hsic_no_target, byol, simclr, cissl, dissl.
+      encoder: a `keras.Model` mapping images `[B, H, W, 3]` in [0, 1] to features `[B, F]`,
+        e.g. `sslhsic_tf.models.resnet(18, cifar_stem=True)`.
+      **overrides: any constructor argument of the method (the papers' values are the defaults),
+        e.g. `kernel="gaussian"`, `num_features=None`, `gamma=3.0`, `total_steps=10_000`,
+        `batch_size=512`, `num_classes=10`.
+    """
+    _import_all()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    cls, defaults = _REGISTRY[name]
+    unknown = set(overrides) - _accepted(cls)
+    if unknown:
+        raise ValueError(
+            f"method {name!r} got unknown argument(s) {sorted(unknown)}; accepted: "
+            f"{sorted(_accepted(cls))}"
+        )
+    return cls(encoder, **{**defaults, **overrides})

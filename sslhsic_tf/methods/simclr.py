@@ -1,0 +1,50 @@
+"""SimCLR (Chen et al., 2020): InfoNCE between the two views' projections."""
+
+import keras
+from keras import ops
+
+from sslhsic_tf import objectives
+from sslhsic_tf.methods.base import SSLModel
+from sslhsic_tf.methods.registry import register
+from sslhsic_tf.models import heads
+
+
+@keras.saving.register_keras_serializable(package="sslhsic_tf")
+@register("simclr")
+class SimCLR(SSLModel):
+    """SimCLR training model. Args: temperature (0.1), projector_hidden (2048), projection_dim (128)."""
+
+    def __init__(self, encoder, *, temperature=0.1, projector_hidden=2048, projection_dim=128,
+                 **kwargs):
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0; got {temperature}")
+        self.temperature = float(temperature)
+        self.projector_hidden = int(projector_hidden)
+        self.projection_dim = int(projection_dim)
+        super().__init__(encoder, **kwargs)
+
+    def build_heads(self):
+        self.projector = heads.byol_projector(
+            hidden_dim=self.projector_hidden, output_dim=self.projection_dim, name="projector"
+        )
+        self.projector.build((None, self.feature_dim))
+
+    def _unpack(self, data):
+        views, label = super()._unpack(data)
+        if len(views) != 2:
+            raise ValueError(f"simclr takes exactly 2 views per image; got {len(views)}")
+        return views, label
+
+    def head_outputs(self, views, features, prepared, training):
+        return {"views": ops.stack([self.projector(h, training=training) for h in features], 0)}
+
+    def objective(self, outputs, seed):
+        return {"loss": objectives.infonce_loss(outputs["views"], temperature=self.temperature)}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "projector_hidden": self.projector_hidden,
+            "projection_dim": self.projection_dim,
+        }

@@ -1,0 +1,1 @@
+"""Small backend helpers shared by the whole package (random seeds, validation)."""

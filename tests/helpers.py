@@ -1,0 +1,33 @@
+"""Helpers shared by tests: running a script under the JAX backend in its own process."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_python(code, backend="jax", timeout=600, env=None):
+    """Runs `code` in a fresh interpreter with `KERAS_BACKEND=backend`; returns its last stdout line as JSON.
+
+    The script must print one JSON document as its last line.
+    """
+    full_env = dict(os.environ)
+    full_env.update({"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT})
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"subprocess ({backend}) failed with {proc.returncode}:\n{proc.stderr[-4000:]}"
+        )
+    lines = [l for l in proc.stdout.strip().splitlines() if l.strip()]
+    return json.loads(lines[-1])
