@@ -231,6 +231,22 @@ class SSLModel(keras.Model):
         # the first step and the step can read the routing.
         self.optimizer.build(self.trainable_variables)
 
+    def get_compile_config(self):
+        if not self.compiled:
+            return {}
+        return {
+            "optimizer": _serialize(self.optimizer),
+            "jit_compile": self.jit_compile,
+            "steps_per_execution": self.steps_per_execution,
+        }
+
+    def compile_from_config(self, config):
+        """Restores the compiled state from a `.keras` file (optimizer, routing, exclusions)."""
+        config = dict(config)
+        if config.get("optimizer") is not None:
+            config["optimizer"] = _deserialize(config["optimizer"])
+        self.compile(**config)
+
     # ----------------------------------------------------------------------- the step
     def _unpack(self, data):
         if isinstance(data, (list, tuple)) and len(data) == 1:

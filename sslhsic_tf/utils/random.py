@@ -8,6 +8,11 @@ state to checkpoint. Every function here takes `seed` as one of:
 - `None`: a fresh draw from Keras' global generator (not allowed inside a traced JAX function);
 - `int` or `keras.random.SeedGenerator`: handed to `keras.random` unchanged;
 - a tensor/array of shape `[2]`: a stateless seed.
+
+Reproducibility: a given seed gives the same numbers on a given backend and compilation mode.
+TensorFlow's XLA kernels derive the Philox key from a runtime seed differently from its CPU
+kernels, and JAX uses its own generator, so an XLA-compiled step, an op-by-op step and a JAX
+step draw different (identically distributed) numbers from the same seed.
 """
 
 import keras
@@ -21,6 +26,11 @@ def _is_stateless(seed):
 
 def _backend():
     return keras.backend.backend()
+
+
+# TensorFlow's default `alg="auto_select"` may choose another generator under XLA, which would
+# make a jit-compiled step draw different numbers than the same step run op by op.
+_TF_ALG = "philox"
 
 
 def _tf_seed(seed):
@@ -57,7 +67,7 @@ def stateless_seed(seed, *data):
 
         seed = _tf_seed(seed)
         for d in data:
-            seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(d, tf.int32))
+            seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(d, tf.int32), alg=_TF_ALG)
         return seed
     raise NotImplementedError(f"sslhsic_tf supports the tensorflow and jax backends, not {_backend()}")
 
@@ -75,7 +85,7 @@ def uniform(shape, seed=None, minval=0.0, maxval=1.0, dtype="float32"):
         import tensorflow as tf
 
         return tf.random.stateless_uniform(
-            shape, seed=_tf_seed(seed), minval=minval, maxval=maxval, dtype=dtype
+            shape, seed=_tf_seed(seed), minval=minval, maxval=maxval, dtype=dtype, alg=_TF_ALG
         )
     return keras.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype, seed=_jax_key(seed))
 
@@ -88,7 +98,7 @@ def normal(shape, seed=None, mean=0.0, stddev=1.0, dtype="float32"):
         import tensorflow as tf
 
         return tf.random.stateless_normal(
-            shape, seed=_tf_seed(seed), mean=mean, stddev=stddev, dtype=dtype
+            shape, seed=_tf_seed(seed), mean=mean, stddev=stddev, dtype=dtype, alg=_TF_ALG
         )
     return keras.random.normal(shape, mean=mean, stddev=stddev, dtype=dtype, seed=_jax_key(seed))
 
@@ -101,6 +111,6 @@ def randint(shape, seed, minval, maxval, dtype="int32"):
         import tensorflow as tf
 
         return tf.random.stateless_uniform(
-            shape, seed=_tf_seed(seed), minval=minval, maxval=maxval, dtype=dtype
+            shape, seed=_tf_seed(seed), minval=minval, maxval=maxval, dtype=dtype, alg=_TF_ALG
         )
     return keras.random.randint(shape, minval, maxval, dtype=dtype, seed=_jax_key(seed))

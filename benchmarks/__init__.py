@@ -1,0 +1,1 @@
+"""Benchmark scripts that print tables (run from the repository root, e.g. `python -m benchmarks.objectives`)."""

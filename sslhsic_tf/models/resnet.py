@@ -1,0 +1,187 @@
+"""ResNet v1 encoders (18, 34, 50, 101, 152, 200; width 1x, 2x, 4x): images -> pooled features.
+
+`resnet(depth, width_multiplier, cifar_stem)` builds a functional `keras.Model`
+
+    [B, H, W, 3] float RGB in [0, 1]  ->  [B, F] float32,  F = resnet_feature_dim(depth, width)
+
+with any H, W (input shape `(None, None, 3)`), so multi-crop views of different sizes share one
+encoder. Being functional, it serialises without custom code beyond the registered layers and
+works with `keras.models.clone_model` (the EMA target network).
+
+Architecture (He et al. 2016, v1 with the stride on the 3x3 convolution of bottlenecks, as in
+torchvision and the BYOL / SSL-HSIC reference code):
+
+- input standardisation by fixed ImageNet mean/std (`ImageNormalization`, no trainable state);
+- stem: ImageNet `7x7/2 conv -> BN -> ReLU -> 3x3/2 max-pool`, or CIFAR `3x3/1 conv -> BN ->
+  ReLU` (no max-pool);
+- four stages of 64, 128, 256, 512 channels (times the width multiplier; the stem too), first
+  block of stages 2-4 with stride 2; basic blocks (two 3x3 convs) for depth 18/34, bottlenecks
+  (1x1, 3x3, 1x1 with expansion 4) for depth >= 50; a 1x1 projection shortcut (conv + BN)
+  wherever the shape changes;
+- global average pooling, computed in float32 (so the features are float32 under a
+  mixed-precision policy, as the TF-Hub feature-vector contract requires).
+
+Convolutions have no bias (each is followed by BatchNorm); "same" padding; He-normal
+(fan-out) kernel initialisation. All BatchNorm layers are `sslhsic_tf.models.BatchNorm`
+(cross-replica statistics, momentum 0.9, epsilon 1e-5 by default).
+"""
+
+import keras
+
+from sslhsic_tf.models.layers import IMAGENET_MEAN, IMAGENET_STD, BatchNorm, ImageNormalization
+
+# depth -> (block kind, blocks per stage)
+RESNET_BLOCKS = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+    200: ("bottleneck", (3, 24, 36, 3)),
+}
+STAGE_CHANNELS = (64, 128, 256, 512)
+BOTTLENECK_EXPANSION = 4
+
+
+def _check_depth_width(depth, width_multiplier):
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth not in RESNET_BLOCKS:
+        raise ValueError(
+            f"`depth` must be one of {sorted(RESNET_BLOCKS)}, got {depth!r}"
+        )
+    if (
+        isinstance(width_multiplier, bool)
+        or not isinstance(width_multiplier, int)
+        or width_multiplier < 1
+    ):
+        raise ValueError(
+            "`width_multiplier` must be a positive integer (1, 2 and 4 are the published "
+            f"widths), got {width_multiplier!r}"
+        )
+
+
+def resnet_feature_dim(depth, width_multiplier=1):
+    """Returns F, the size of the pooled features: 512·w for depth 18/34, 2048·w for 50+."""
+    _check_depth_width(depth, width_multiplier)
+    kind, _ = RESNET_BLOCKS[depth]
+    expansion = BOTTLENECK_EXPANSION if kind == "bottleneck" else 1
+    return STAGE_CHANNELS[-1] * expansion * width_multiplier
+
+
+def _conv(filters, kernel_size, strides, name):
+    return keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=keras.initializers.VarianceScaling(
+            scale=2.0, mode="fan_out", distribution="untruncated_normal"
+        ),
+        name=name,
+    )
+
+
+def _block(x, kind, filters, strides, name, bn, zero_init_residual):
+    """One residual block; `filters` is the stage width (before expansion)."""
+    out_channels = filters * (BOTTLENECK_EXPANSION if kind == "bottleneck" else 1)
+    last_gamma = "zeros" if zero_init_residual else "ones"
+    shortcut = x
+    if strides != 1 or x.shape[-1] != out_channels:
+        shortcut = _conv(out_channels, 1, strides, f"{name}_proj_conv")(x)
+        shortcut = bn(f"{name}_proj_bn")(shortcut)
+    if kind == "basic":
+        y = _conv(filters, 3, strides, f"{name}_conv1")(x)
+        y = bn(f"{name}_bn1")(y)
+        y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+        y = _conv(filters, 3, 1, f"{name}_conv2")(y)
+        y = bn(f"{name}_bn2", gamma_initializer=last_gamma)(y)
+    else:
+        y = _conv(filters, 1, 1, f"{name}_conv1")(x)
+        y = bn(f"{name}_bn1")(y)
+        y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+        y = _conv(filters, 3, strides, f"{name}_conv2")(y)
+        y = bn(f"{name}_bn2")(y)
+        y = keras.layers.ReLU(name=f"{name}_relu2")(y)
+        y = _conv(out_channels, 1, 1, f"{name}_conv3")(y)
+        y = bn(f"{name}_bn3", gamma_initializer=last_gamma)(y)
+    y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
+    return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
+def resnet(
+    depth,
+    width_multiplier=1,
+    cifar_stem=False,
+    *,
+    zero_init_residual=False,
+    bn_momentum=0.9,
+    bn_epsilon=1e-5,
+    normalize_input=True,
+    input_mean=IMAGENET_MEAN,
+    input_std=IMAGENET_STD,
+    input_shape=(None, None, 3),
+    name=None,
+):
+    """Builds a ResNet v1 encoder: `[B, H, W, C]` images in [0, 1] -> `[B, F]` float32 features.
+
+    Args:
+      depth: 18, 34 (basic blocks), 50, 101, 152 or 200 (bottlenecks).
+      width_multiplier: positive int w; every convolution, the stem included, has w times the
+        standard number of channels (1, 2, 4 are the published widths).
+      cifar_stem: if True, a 3x3 stride-1 first convolution and no max-pool (for 32-64 px
+        images); otherwise the ImageNet stem (7x7/2 conv, 3x3/2 max-pool).
+      zero_init_residual: initialise the last BatchNorm gamma of every block at 0, so each
+        residual branch starts as the identity.
+      bn_momentum, bn_epsilon: BatchNorm moving-average decay and epsilon (recipe: 0.9, 1e-5).
+      normalize_input: standardise the input by `input_mean`/`input_std` inside the model
+        (the package's encoders all do; the exported input contract is then [0, 1] RGB).
+      input_mean, input_std: per-channel statistics (default ImageNet RGB).
+      input_shape: `(H, W, C)` of one image, `None` for any size; C must match the statistics.
+      name: model name (default `resnet{depth}`, with `_x{w}` and `_cifar` suffixes).
+
+    Returns:
+      A functional `keras.Model`; `resnet_feature_dim(depth, width_multiplier)` gives F.
+    """
+    _check_depth_width(depth, width_multiplier)
+    if not isinstance(cifar_stem, bool):
+        raise TypeError(f"`cifar_stem` must be a bool, got {cifar_stem!r}")
+    if not isinstance(zero_init_residual, bool):
+        raise TypeError(f"`zero_init_residual` must be a bool, got {zero_init_residual!r}")
+    try:
+        input_shape = tuple(input_shape)
+    except TypeError:
+        raise TypeError(f"`input_shape` must be a tuple (H, W, C), got {input_shape!r}") from None
+    if len(input_shape) != 3 or not isinstance(input_shape[-1], int) or input_shape[-1] < 1:
+        raise ValueError(
+            f"`input_shape` must be (H, W, C) with a known channel count C, got {input_shape!r}"
+        )
+    if name is None:
+        name = f"resnet{depth}" + (f"_x{width_multiplier}" if width_multiplier > 1 else "")
+        name += "_cifar" if cifar_stem else ""
+
+    def bn(layer_name, **kwargs):
+        return BatchNorm(momentum=bn_momentum, epsilon=bn_epsilon, name=layer_name, **kwargs)
+
+    kind, blocks = RESNET_BLOCKS[depth]
+    w = width_multiplier
+    images = keras.Input(shape=input_shape, name="images")
+    x = images
+    if normalize_input:
+        x = ImageNormalization(input_mean, input_std, name="normalize")(x)
+    if cifar_stem:
+        x = _conv(64 * w, 3, 1, "stem_conv")(x)
+    else:
+        x = _conv(64 * w, 7, 2, "stem_conv")(x)
+    x = bn("stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    if not cifar_stem:
+        x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    for stage, (channels, num_blocks) in enumerate(zip(STAGE_CHANNELS, blocks), start=1):
+        for block in range(1, num_blocks + 1):
+            strides = 2 if stage > 1 and block == 1 else 1
+            x = _block(
+                x, kind, channels * w, strides, f"stage{stage}_block{block}", bn,
+                zero_init_residual,
+            )
+    features = keras.layers.GlobalAveragePooling2D(dtype="float32", name="avg_pool")(x)
+    return keras.Model(images, features, name=name)

@@ -1,0 +1,159 @@
+"""The training model: create(), fit(), logs, save/reload resume, mixed precision, XLA, errors."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sslhsic_tf import methods
+from tests.methods.common import TINY, random_batch, tiny_encoder
+
+ALL = ["ssl_hsic", "ssl_hsic_no_target", "byol", "simclr", "cissl", "dissl"]
+
+
+def _model(name, **kw):
+    args = dict(total_steps=20, batch_size=8, num_classes=3, **TINY[name])
+    args.update(kw)
+    return methods.create(name, tiny_encoder(), **args)
+
+
+def _ds(batch, steps):
+    return tf.data.Dataset.from_tensors(batch).repeat(steps)
+
+
+def test_registry_names_and_unknown_method():
+    assert methods.names() == sorted(ALL)
+    with pytest.raises(ValueError, match="unknown method 'simsiam'; available: byol, cissl"):
+        methods.create("simsiam", tiny_encoder())
+    with pytest.raises(ValueError, match=r"unknown argument\(s\) \['kernal'\]"):
+        methods.create("ssl_hsic", tiny_encoder(), kernal="imq", total_steps=5)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_save_reload_resumes_identically(name, tmp_path):
+    batch = random_batch(8, seed=3)
+    model = _model(name, **({"num_features": 64} if name.startswith("ssl_hsic") else {}))
+    model.compile()
+    model.fit(_ds(batch, 2), epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)  # safe_mode=True by default
+    assert type(reloaded) is type(model)
+    assert int(reloaded.optimizer.iterations) == 2
+    for a, b in zip(model.get_weights(), reloaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for m in (model, reloaded):
+        m.fit(_ds(batch, 1), epochs=1, verbose=0)
+    for v1, v2 in zip(model.weights, reloaded.weights):
+        np.testing.assert_allclose(v1.numpy(), v2.numpy(), rtol=1e-6, atol=1e-7, err_msg=v1.path)
+    for v1, v2 in zip(model.optimizer.variables, reloaded.optimizer.variables):
+        np.testing.assert_allclose(np.asarray(v1), np.asarray(v2), rtol=1e-6, atol=1e-7)
+
+
+def test_logs_hold_the_objective_parts():
+    model = _model("ssl_hsic", num_features=32)
+    model.compile()
+    logs = model.fit(_ds(random_batch(8), 3), epochs=1, verbose=0).history
+    for key in ("loss", "hsic_zy", "hsic_zz", "bandwidth", "tau", "learning_rate", "repr_std",
+                "probe_loss", "probe_top1", "bandwidth_loss"):
+        assert key in logs and np.isfinite(logs[key][-1]), key
+    # loss = gamma * sqrt(hsic_zz) - hsic_zy at every step; the logged values are means of it
+    assert 0.0 < logs["tau"][-1] < 1.0
+    dissl = _model("dissl")
+    dissl.compile()
+    logs = dissl.fit(_ds(random_batch(8), 1), epochs=1, verbose=0).history
+    assert {"distillation", "marginal_entropy", "teacher_cross_entropy"} <= set(logs)
+
+
+def test_target_network_is_an_ema_of_the_online_network():
+    model = _model("byol", tau_base=0.9, total_steps=1000, optimizer_config={"warmup_fraction": 0})
+    model.compile()
+    online0 = [v.numpy() for v in model.encoder.weights]
+    target0 = [v.numpy() for v in model.target_encoder.weights]
+    for a, b in zip(online0, target0):
+        np.testing.assert_array_equal(a, b)  # target starts as a copy
+    assert not any(v.trainable for v in model.target_encoder.weights)
+    assert all(id(v) not in {id(w) for w in model.trainable_variables}
+               for v in model.target_encoder.weights)
+    model.fit(_ds(random_batch(8), 1), epochs=1, verbose=0)
+    tau = 1 - (1 - 0.9) * (np.cos(0.0) + 1) / 2  # step 0
+    for (v_t, t0, v_o) in zip(model.target_encoder.weights, target0, model.encoder.weights):
+        if "moving" in v_t.path:
+            continue  # the target's own forward pass also moves its BN statistics
+        expected = tau * t0 + (1 - tau) * v_o.numpy()
+        np.testing.assert_allclose(v_t.numpy(), expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(model.encoder.weights[0].numpy(), online0[0])
+
+
+def test_bandwidth_has_its_own_optimizer_and_no_ssl_gradient():
+    model = _model("ssl_hsic", num_features=32, learn_bandwidth=True)
+    model.compile()
+    opt = model.optimizer
+    assert opt.partition_of(model.log_bandwidth) == "bandwidth"
+    assert all(opt.partition_of(v) == "probe" for v in model.probe.trainable_variables)
+    assert opt.partition_of(model.encoder.trainable_variables[0]) == "default"
+    assert isinstance(opt.optimizers["bandwidth"], keras.optimizers.Adam)
+    before = float(model.log_bandwidth.numpy())
+    model.fit(_ds(random_batch(8), 2), epochs=1, verbose=0)
+    assert float(model.log_bandwidth.numpy()) != before
+    fixed = _model("ssl_hsic", num_features=32, learn_bandwidth=False, initial_bandwidth=2.0)
+    fixed.compile()
+    fixed.fit(_ds(random_batch(8), 2), epochs=1, verbose=0)
+    assert float(np.exp(fixed.log_bandwidth.numpy())) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_with_finite_losses(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        for name in ("ssl_hsic", "dissl"):
+            model = _model(name)
+            model.compile()
+            if policy == "mixed_float16":
+                assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+            logs = model.fit(_ds(random_batch(8), 2), epochs=1, verbose=0).history
+            assert np.isfinite(logs["loss"]).all(), (name, logs)
+            assert all(np.isfinite(w).all() for w in model.get_weights())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_jit_compiled_step_matches_the_plain_step():
+    """The TPU-ready step (no Python side effects, static shapes) compiles with XLA.
+
+    Exact kernel and a fixed bandwidth: XLA's stateless RNG draws other numbers than the CPU
+    kernels from the same seed (utils/random.py), so random features are checked for finite
+    training only.
+    """
+    batch = random_batch(8, seed=5)
+    results = []
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        model = _model("ssl_hsic", num_features=None, learn_bandwidth=False)
+        model.compile(jit_compile=jit)
+        model.fit(_ds(batch, 2), epochs=1, verbose=0)
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    model = _model("ssl_hsic", num_features=64)
+    model.compile(jit_compile=True)
+    logs = model.fit(_ds(batch, 2), epochs=1, verbose=0).history
+    assert np.isfinite(logs["loss"]).all() and np.isfinite(logs["bandwidth"]).all()
+
+
+def test_bad_batches_get_clear_errors():
+    model = _model("simclr")
+    model.compile()
+    batch = random_batch(8)
+    with pytest.raises(ValueError, match=r"expects batches \{'views'"):
+        model.fit(tf.data.Dataset.from_tensors((batch["views"][0], batch["label"])), verbose=0)
+    uint8 = {"views": tuple((v * 255).astype("uint8") for v in batch["views"]), "label": batch["label"]}
+    with pytest.raises(ValueError, match=r"views\[0\] must be float RGB in \[0, 1\]; got dtype uint8"):
+        model.fit(_ds(uint8, 1), verbose=0)
+    three = random_batch(8, num_views=3)
+    with pytest.raises(ValueError, match="simclr takes exactly 2 views per image; got 3"):
+        model.fit(_ds(three, 1), verbose=0)
+    with pytest.raises(ValueError, match="needs total_steps"):
+        methods.create("byol", tiny_encoder())
+    with pytest.raises(ValueError, match="do not pass loss= to compile"):
+        model.compile(loss="mse")
