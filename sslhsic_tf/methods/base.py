@@ -42,6 +42,14 @@ def l2_normalize(x, axis=-1, eps=1e-12):
     return x / ops.sqrt(ops.maximum(ops.sum(x * x, axis=axis, keepdims=True), eps))
 
 
+def _multi_worker(strategy):
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode()
+    )
+
+
 class SSLModel(keras.Model):
     """Base class of the training models; a `keras.Model` trained with `fit()`.
 
@@ -355,7 +363,13 @@ class SSLModel(keras.Model):
         grads = distribute.clip_global_gradients(grads, self._clipping_groups(variables))
         self.optimizer.apply(grads, variables)
         self.after_apply()
-        return self._update_trackers(terms)
+        logs = self._update_trackers(terms)
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras reduces step outputs with strategy.reduce("MEAN", v, axis=0) under
+            # MultiWorkerMirroredStrategy, which fails on scalars; as [1] vectors they reduce to
+            # the (identical on every replica) global values.
+            logs = {k: ops.reshape(v, (1,)) for k, v in logs.items()}
+        return logs
 
     def _clipping_groups(self, variables):
         """(positions, clip function) per sub-optimizer that clips (see `clip_global_gradients`)."""
@@ -382,6 +396,14 @@ class SSLModel(keras.Model):
         from sslhsic_tf.methods import jax_step
 
         return jax_step.train_step(self, state, data)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' TF trainer builds the model symbolically from a first batch, reducing it with
+        # `strategy.reduce`, which MultiWorkerMirroredStrategy cannot do for the nested
+        # {"views": (...)} batch. Every variable of an SSLModel (networks, heads, metrics, and
+        # the optimizer, built in compile()) already exists, so there is nothing to build.
+        if not (self.built and self.compiled and self.optimizer.built):
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     @property
     def metrics(self):
