@@ -28,6 +28,7 @@ setup(
         "keras>=3.8",
         "tensorflow-datasets>=4.9",
         "tensorflow-hub>=0.16",
+        "tensorboard>=2.16",
         "absl-py>=1.0",
         "ml_collections>=0.1.1",
         "numpy>=1.26",

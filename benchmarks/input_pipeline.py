@@ -118,35 +118,41 @@ def _worker_pixel(args):
     from sslhsic_tf.data import device
     from sslhsic_tf.utils import random as srandom
 
+    if args.backend == "jax":
+        import jax
+
+        device_name = str(jax.devices()[0])
+    else:
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        device_name = gpus[0].name if gpus else "CPU"
     rows = {}
     cases = [("cifar10", 256, 32, 10 if args.quick else 40),
              ("byol", 32, 224, 3 if args.quick else 10)]
     for preset, batch, size, steps in cases:
         rng = np.random.default_rng(0)
         views = tuple(rng.random((batch, size, size, 3)).astype("float32") for _ in range(2))
-        fn = lambda v, s: device.pixel_augment_views(  # noqa: E731
-            v, srandom.stateless_seed(0, s), preset)
+
+        def augment(v, step, preset=preset):
+            return device.pixel_augment_views(v, srandom.stateless_seed(0, step), preset)
+
         if args.backend == "jax":
-            import jax
-
-            compiled = {"jax.jit": jax.jit(fn)}
-            sync = lambda out: [o.block_until_ready() for o in out]  # noqa: E731
-            device_name = str(jax.devices()[0])
+            jitted = jax.jit(augment)
+            runs = {"jax.jit": lambda s, f=jitted: [o.block_until_ready() for o in f(views, s)]}
         else:
-            import tensorflow as tf
-
-            views = tuple(tf.constant(v) for v in views)
-            compiled = {"tf.function": tf.function(fn),
-                        "tf.function XLA": tf.function(fn, jit_compile=True)}
-            sync = lambda out: [o.numpy() for o in out]  # noqa: E731
-            gpus = tf.config.list_logical_devices("GPU")
-            device_name = gpus[0].name if gpus else "CPU"
-        for name, f in compiled.items():
-            sync(f(views, 0))
-            sync(f(views, 1))
+            tviews = tuple(tf.constant(v) for v in views)
+            runs = {}
+            for name, xla in (("tf.function", False), ("tf.function XLA", True)):
+                f = tf.function(augment, jit_compile=xla)
+                # The step goes in as a tensor: a Python int would retrace every call.
+                runs[name] = lambda s, f=f: [o.numpy() for o in f(tviews, tf.constant(s))]
+        for name, run in runs.items():
+            run(0)
+            run(1)
             start, cpu = time.perf_counter(), time.process_time()
             for s in range(steps):
-                sync(f(views, s + 2))
+                run(s + 2)
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu
             n = steps * batch
             rows[f"{preset} {name}"] = {"images_per_s": n / wall, "cpu_s_per_1k": 1000 * cpu / n,

@@ -42,6 +42,25 @@ def l2_normalize(x, axis=-1, eps=1e-12):
     return x / ops.sqrt(ops.maximum(ops.sum(x * x, axis=axis, keepdims=True), eps))
 
 
+def _view_configs(views):
+    """None, or the views as a JSON-ready list of dicts (serialisable in get_config)."""
+    if views is None:
+        return None
+    import dataclasses
+
+    from sslhsic_tf.data import augment
+
+    return [
+        v if isinstance(v, dict) else _asdict(dataclasses.asdict(v))
+        for v in augment.resolve_views(views)
+    ]
+
+
+def _asdict(d):
+    return {k: (_asdict(v) if isinstance(v, dict) else list(v) if isinstance(v, tuple) else v)
+            for k, v in d.items()}
+
+
 def _multi_worker(strategy):
     import tensorflow as tf
 
@@ -59,8 +78,10 @@ class SSLModel(keras.Model):
       total_steps: the run's length in optimizer steps (schedules, EMA τ).
       batch_size: the global batch size (the linear learning-rate scaling rule).
       seed: base of the per-step stateless seeds (random features, resampling, augmentation).
-      device_augment: None, or a list with one `sslhsic_tf.data` pixel-augmentation config per
-        view, applied inside the step (on the accelerator) instead of in `tf.data`.
+      device_augment: None, or the pipeline's views (a preset name such as "cifar10", or a list
+        of `sslhsic_tf.data.ViewConfig`/dicts, one per view): their pixel stage (colour jitter,
+        grayscale, blur, solarize) then runs inside the step, on the accelerator, for batches
+        from a pipeline built with `pixel_stage="device"`.
       optimizer_config: dict overriding the method's default optimizer (see `default_optimizer`).
     """
 
@@ -112,7 +133,7 @@ class SSLModel(keras.Model):
         self.total_steps = None if total_steps is None else int(total_steps)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
-        self.device_augment = None if device_augment is None else list(device_augment)
+        self.device_augment = _view_configs(device_augment)
         unknown = set(optimizer_config or {}) - set(self.optimizer_defaults)
         if unknown:
             raise ValueError(
@@ -159,6 +180,10 @@ class SSLModel(keras.Model):
 
     def after_apply(self):
         """State updates after the optimizer step (EMA)."""
+
+    def sub_optimizers(self):
+        """The named optimizers besides the default one: name -> optimizer."""
+        return {"probe": keras.optimizers.Adam(self.probe_learning_rate)}
 
     def partitions(self):
         """Variables that go to a sub-optimizer other than the default: name -> list."""
@@ -208,8 +233,8 @@ class SSLModel(keras.Model):
     def compile(self, optimizer=None, **kwargs):
         """Compiles with `optimizer` (default: the method's) wrapped in a `PartitionedOptimizer`.
 
-        The bandwidth (SSL-HSIC) gets Adam(3e-4) and the probe Adam(probe_learning_rate) unless
-        `optimizer` is already a `PartitionedOptimizer` that names them.
+        The probe gets Adam(probe_learning_rate) and SSL-HSIC's bandwidth Adam(3e-4)
+        (`sub_optimizers`), unless `optimizer` is already a `PartitionedOptimizer`.
         """
         from sslhsic_tf import optim
 
@@ -221,17 +246,13 @@ class SSLModel(keras.Model):
             optimizer = keras.optimizers.get(optimizer)
         inner = getattr(optimizer, "inner_optimizer", optimizer)
         if not isinstance(inner, optim.PartitionedOptimizer):
-            inner = optim.PartitionedOptimizer(
-                default=inner,
-                bandwidth=keras.optimizers.Adam(3e-4),
-                probe=keras.optimizers.Adam(self.probe_learning_rate),
-            )
+            inner = optim.PartitionedOptimizer(default=inner, **self.sub_optimizers())
             optimizer = inner
         if not inner.built:
             for name, variables in self.partitions().items():
                 if variables:
                     inner.assign_partition(name, variables)
-            default = inner.optimizers["default"]
+            default = inner.partition_optimizers["default"]
             if isinstance(default, optim.LARS):
                 default.exclude_variables(optim.lars_exclusions(self))
         super().compile(optimizer=optimizer, **kwargs)
@@ -290,17 +311,10 @@ class SSLModel(keras.Model):
 
     def _prepare(self, views, seed):
         if self.device_augment is not None:
-            from sslhsic_tf.data import augment
+            from sslhsic_tf.data import device
 
-            if len(self.device_augment) != len(views):
-                raise ValueError(
-                    f"device_augment has {len(self.device_augment)} view configs but the batch "
-                    f"has {len(views)} views"
-                )
-            views = tuple(
-                augment.pixel_augment(v, rng.stateless_seed(seed, 1000 + p), cfg)
-                for p, (v, cfg) in enumerate(zip(views, self.device_augment))
-            )
+            views = device.pixel_augment_views(views, rng.stateless_seed(seed, 1000),
+                                               self.device_augment)
         prepared = self.prepare(views, seed)
         return views, prepared
 
@@ -378,7 +392,7 @@ class SSLModel(keras.Model):
         if isinstance(opt, keras.optimizers.LossScaleOptimizer):
             scale, opt = opt.dynamic_scale, opt.inner_optimizer
         groups = []
-        for name, sub in opt.optimizers.items():
+        for name, sub in opt.partition_optimizers.items():
             if not (sub.clipnorm or sub.global_clipnorm or sub.clipvalue):
                 continue
             indices = [i for i, v in enumerate(variables) if opt.partition_of(v) == name]

@@ -32,6 +32,8 @@ class SSLHSIC(SSLModel):
       learn_bandwidth: learn c by the log-slope objective (True) or keep `initial_bandwidth`.
       initial_bandwidth: c at step 0 (1.0).
       bandwidth_points: points resampled per side for the bandwidth objective (1024).
+      bandwidth_learning_rate: the bandwidth's own Adam (3e-4, constant, in the reference; a
+        run of a few hundred steps needs about 1e-2).
       tau_base: EMA decay at step 0 (0.99 in the reference).
       projector_hidden, projection_dim, predictor_hidden: head sizes (4096, 256, 4096).
     """
@@ -53,6 +55,7 @@ class SSLHSIC(SSLModel):
         learn_bandwidth=True,
         initial_bandwidth=1.0,
         bandwidth_points=1024,
+        bandwidth_learning_rate=3e-4,
         tau_base=0.99,
         projector_hidden=4096,
         projection_dim=256,
@@ -74,6 +77,9 @@ class SSLHSIC(SSLModel):
         self.learn_bandwidth = bool(learn_bandwidth)
         self.initial_bandwidth = float(initial_bandwidth)
         self.bandwidth_points = None if bandwidth_points is None else int(bandwidth_points)
+        if not bandwidth_learning_rate > 0:
+            raise ValueError(f"bandwidth_learning_rate must be > 0; got {bandwidth_learning_rate}")
+        self.bandwidth_learning_rate = float(bandwidth_learning_rate)
         self.tau_base = float(tau_base)
         self.projector_hidden = int(projector_hidden)
         self.projection_dim = int(projection_dim)
@@ -102,6 +108,10 @@ class SSLHSIC(SSLModel):
             trainable=self.learn_bandwidth,
             name="log_bandwidth",
         )
+
+    def sub_optimizers(self):
+        return {**super().sub_optimizers(),
+                "bandwidth": keras.optimizers.Adam(self.bandwidth_learning_rate)}
 
     def partitions(self):
         parts = super().partitions()
@@ -189,6 +199,7 @@ class SSLHSIC(SSLModel):
             "learn_bandwidth": self.learn_bandwidth,
             "initial_bandwidth": self.initial_bandwidth,
             "bandwidth_points": self.bandwidth_points,
+            "bandwidth_learning_rate": self.bandwidth_learning_rate,
             "tau_base": self.tau_base,
             "projector_hidden": self.projector_hidden,
             "projection_dim": self.projection_dim,

@@ -50,13 +50,19 @@ def _check_depth_width(depth, width_multiplier):
         )
     if (
         isinstance(width_multiplier, bool)
-        or not isinstance(width_multiplier, int)
-        or width_multiplier < 1
+        or not isinstance(width_multiplier, (int, float))
+        or not width_multiplier > 0
+        or abs(STAGE_CHANNELS[0] * width_multiplier - round(STAGE_CHANNELS[0] * width_multiplier)) > 1e-9
     ):
         raise ValueError(
-            "`width_multiplier` must be a positive integer (1, 2 and 4 are the published "
-            f"widths), got {width_multiplier!r}"
+            "`width_multiplier` must be a positive number w such that 64·w is an integer (1, 2 "
+            f"and 4 are the published widths; 0.25 or 0.5 make small CPU models), got "
+            f"{width_multiplier!r}"
         )
+
+
+def _channels(base, width_multiplier):
+    return int(round(base * width_multiplier))
 
 
 def resnet_feature_dim(depth, width_multiplier=1):
@@ -64,7 +70,7 @@ def resnet_feature_dim(depth, width_multiplier=1):
     _check_depth_width(depth, width_multiplier)
     kind, _ = RESNET_BLOCKS[depth]
     expansion = BOTTLENECK_EXPANSION if kind == "bottleneck" else 1
-    return STAGE_CHANNELS[-1] * expansion * width_multiplier
+    return _channels(STAGE_CHANNELS[-1], width_multiplier) * expansion
 
 
 def _conv(filters, kernel_size, strides, name):
@@ -126,8 +132,9 @@ def resnet(
 
     Args:
       depth: 18, 34 (basic blocks), 50, 101, 152 or 200 (bottlenecks).
-      width_multiplier: positive int w; every convolution, the stem included, has w times the
-        standard number of channels (1, 2, 4 are the published widths).
+      width_multiplier: w; every convolution, the stem included, has w times the standard
+        number of channels. 1, 2, 4 are the published widths; fractions with 64·w an integer
+        (0.25, 0.5) give small models for CPU runs and tests.
       cifar_stem: if True, a 3x3 stride-1 first convolution and no max-pool (for 32-64 px
         images); otherwise the ImageNet stem (7x7/2 conv, 3x3/2 max-pool).
       zero_init_residual: initialise the last BatchNorm gamma of every block at 0, so each
@@ -156,22 +163,21 @@ def resnet(
             f"`input_shape` must be (H, W, C) with a known channel count C, got {input_shape!r}"
         )
     if name is None:
-        name = f"resnet{depth}" + (f"_x{width_multiplier}" if width_multiplier > 1 else "")
+        name = f"resnet{depth}" + (f"_x{width_multiplier:g}" if width_multiplier != 1 else "")
         name += "_cifar" if cifar_stem else ""
 
     def bn(layer_name, **kwargs):
         return BatchNorm(momentum=bn_momentum, epsilon=bn_epsilon, name=layer_name, **kwargs)
 
     kind, blocks = RESNET_BLOCKS[depth]
-    w = width_multiplier
     images = keras.Input(shape=input_shape, name="images")
     x = images
     if normalize_input:
         x = ImageNormalization(input_mean, input_std, name="normalize")(x)
     if cifar_stem:
-        x = _conv(64 * w, 3, 1, "stem_conv")(x)
+        x = _conv(_channels(64, width_multiplier), 3, 1, "stem_conv")(x)
     else:
-        x = _conv(64 * w, 7, 2, "stem_conv")(x)
+        x = _conv(_channels(64, width_multiplier), 7, 2, "stem_conv")(x)
     x = bn("stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     if not cifar_stem:
@@ -180,7 +186,7 @@ def resnet(
         for block in range(1, num_blocks + 1):
             strides = 2 if stage > 1 and block == 1 else 1
             x = _block(
-                x, kind, channels * w, strides, f"stage{stage}_block{block}", bn,
+                x, kind, _channels(channels, width_multiplier), strides, f"stage{stage}_block{block}", bn,
                 zero_init_residual,
             )
     features = keras.layers.GlobalAveragePooling2D(dtype="float32", name="avg_pool")(x)

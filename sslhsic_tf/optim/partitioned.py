@@ -148,6 +148,12 @@ class PartitionedOptimizer(keras.optimizers.Optimizer):
 
     @property
     def optimizers(self):
+        """The sub-optimizers, "default" first (a list, as Keras callbacks such as TensorBoard
+        expect of an `optimizers` attribute); `partition_optimizers` maps them by name."""
+        return list(self._sub_optimizers)
+
+    @property
+    def partition_optimizers(self):
         """`{partition name: optimizer}`, "default" included."""
         return dict(zip(self._partition_names, self._sub_optimizers))
 

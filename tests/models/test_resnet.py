@@ -171,10 +171,19 @@ def test_invalid_depth(depth):
         resnet_feature_dim(depth)
 
 
-@pytest.mark.parametrize("width", [0, -1, 1.5, "2", True])
+@pytest.mark.parametrize("width", [0, -1, 0.3, "2", True])
 def test_invalid_width(width):
-    with pytest.raises(ValueError, match="`width_multiplier` must be a positive integer"):
+    with pytest.raises(ValueError, match="`width_multiplier` must be a positive number w such that 64"):
         resnet(18, width)
+
+
+def test_fractional_width_scales_every_stage():
+    """w = 0.25 (a CPU-sized model): channels 16, 32, 64, 128 and F = 128."""
+    model = resnet(18, 0.25, cifar_stem=True)
+    assert model.output_shape == (None, 128) and resnet_feature_dim(18, 0.25) == 128
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    assert sorted({l.filters for l in convs}) == [16, 32, 64, 128]
+    assert model.name == "resnet18_x0.25_cifar"
 
 
 def test_invalid_options():

@@ -38,20 +38,20 @@ def test_routes_each_variable_to_its_optimizer(compiled):
     assert opt.partition_names == ["default", "bandwidth", "probe"]
     assert [v.path for v in opt.partition_variables("probe")] == ["probe/kernel", "probe/bias"]
     assert int(opt.iterations.numpy()) == 2
-    assert [int(o.iterations.numpy()) for o in opt.optimizers.values()] == [2, 2, 2]
+    assert [int(o.iterations.numpy()) for o in opt.partition_optimizers.values()] == [2, 2, 2]
     # every sub-optimizer's state is in `variables` (checkpoints, the JAX stateless path)
     ids = {id(v) for v in opt.variables}
-    for sub in opt.optimizers.values():
+    for sub in opt.partition_optimizers.values():
         assert all(id(v) in ids for v in sub.variables)
-    assert len(opt.variables) == 2 + sum(len(o.variables) for o in opt.optimizers.values())
+    assert len(opt.variables) == 2 + sum(len(o.variables) for o in opt.partition_optimizers.values())
 
 
 def test_learning_rate_is_the_default_partitions():
     opt = PartitionedOptimizer(keras.optimizers.SGD(0.25), probe=keras.optimizers.Adam(1e-3))
     assert float(opt.learning_rate.numpy()) == 0.25
     opt.learning_rate = 0.5
-    assert float(opt.optimizers["default"].learning_rate.numpy()) == 0.5
-    assert float(opt.optimizers["probe"].learning_rate.numpy()) == pytest.approx(1e-3)
+    assert float(opt.partition_optimizers["default"].learning_rate.numpy()) == 0.5
+    assert float(opt.partition_optimizers["probe"].learning_rate.numpy()) == pytest.approx(1e-3)
 
 
 def test_partition_without_gradients_is_skipped_but_keeps_step():
@@ -72,9 +72,9 @@ def test_partition_without_gradients_is_skipped_but_keeps_step():
         np.testing.assert_allclose(v.numpy(), e, rtol=1e-6, atol=1e-7)
     for v, before in zip(model.get_layer("probe").trainable_variables, probe_before):
         np.testing.assert_array_equal(v.numpy(), before)
-    counts = {k: int(o.iterations.numpy()) for k, o in opt.optimizers.items()}
+    counts = {k: int(o.iterations.numpy()) for k, o in opt.partition_optimizers.items()}
     assert counts == {"default": 1, "bandwidth": 1, "probe": 1, "unused": 1}
-    assert not opt.optimizers["unused"].built and opt.optimizers["probe"].built
+    assert not opt.partition_optimizers["unused"].built and opt.partition_optimizers["probe"].built
 
 
 def test_finalize_reaches_each_partitions_optimizer():
@@ -125,7 +125,7 @@ def test_mirrored_strategy_apply_inside_strategy_run():
         ])
     for v, e in zip(variables, expected):
         np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-6, err_msg=v.path)
-    assert [int(o.iterations.numpy()) for o in opt.optimizers.values()] == [2, 2, 2]
+    assert [int(o.iterations.numpy()) for o in opt.partition_optimizers.values()] == [2, 2, 2]
 
 
 def test_wrapped_by_loss_scale_optimizer():
@@ -148,7 +148,7 @@ def test_wrapped_by_loss_scale_optimizer():
     for v, b in zip(variables, before):
         np.testing.assert_array_equal(v.numpy(), b)
     assert float(opt.dynamic_scale.numpy()) == 512.0
-    assert [int(o.iterations.numpy()) for o in inner.optimizers.values()] == [1, 1, 1]
+    assert [int(o.iterations.numpy()) for o in inner.partition_optimizers.values()] == [1, 1, 1]
     assert {id(v) for v in inner.variables} <= {id(v) for v in opt.variables}
 
 
@@ -168,7 +168,7 @@ def test_compile_under_mixed_float16_wraps_and_trains():
         keras.mixed_precision.set_global_policy("float32")
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert model.optimizer.inner_optimizer is inner
-    assert [int(o.iterations.numpy()) for o in inner.optimizers.values()] == [2, 2, 2]
+    assert [int(o.iterations.numpy()) for o in inner.partition_optimizers.values()] == [2, 2, 2]
     for v in model.trainable_variables:
         assert np.all(np.isfinite(v.numpy())) and not np.allclose(v.numpy(), before[v.path])
 
@@ -187,9 +187,9 @@ def test_config_round_trip():
     assert config["routing"] == {"num_variables": 9, "partitions": {"probe": [6, 7]}}
     clone = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert isinstance(clone, PartitionedOptimizer) and clone.name == "opt"
-    default = clone.optimizers["default"]
+    default = clone.partition_optimizers["default"]
     assert isinstance(default, LARS) and default.trust_coefficient == 2e-3
-    assert isinstance(clone.optimizers["probe"], keras.optimizers.Adam)
+    assert isinstance(clone.partition_optimizers["probe"], keras.optimizers.Adam)
     other = make_model()
     clone.build(other.trainable_variables)
     assert [v.path for v in clone.partition_variables("probe")] == ["probe/kernel", "probe/bias"]
@@ -219,8 +219,8 @@ def test_keras_save_load_restores_routing_and_state(tmp_path):
     assert {v.path: opt.partition_of(v) for v in loaded.trainable_variables} == {
         v.path: expected_partition(v.path) for v in loaded.trainable_variables
     }
-    assert [int(o.iterations.numpy()) for o in opt.optimizers.values()] == [1, 1, 1]
-    for sub, ref in zip(opt.optimizers.values(), model.optimizer.optimizers.values()):
+    assert [int(o.iterations.numpy()) for o in opt.partition_optimizers.values()] == [1, 1, 1]
+    for sub, ref in zip(opt.partition_optimizers.values(), model.optimizer.partition_optimizers.values()):
         for a, b in zip(sub.variables, ref.variables):
             np.testing.assert_array_equal(a.numpy(), b.numpy())  # momenta, Adam moments
     # the next step after reload equals the next step without reload
@@ -241,7 +241,7 @@ def test_tf_train_checkpoint_round_trip(tmp_path):
     fresh.optimizer.build(fresh.trainable_variables)
     status = tf.train.Checkpoint(model=fresh, optimizer=fresh.optimizer).restore(path)
     status.assert_existing_objects_matched()
-    assert [int(o.iterations.numpy()) for o in fresh.optimizer.optimizers.values()] == [1, 1, 1]
+    assert [int(o.iterations.numpy()) for o in fresh.optimizer.partition_optimizers.values()] == [1, 1, 1]
     model.train_on_batch(x, ys)
     fresh.train_on_batch(x, ys)
     for a, b in zip(model.get_weights(), fresh.get_weights()):
@@ -300,7 +300,7 @@ def test_stateless_apply_and_fit_under_jax():
                     for v in fitted.trainable_variables)
         print(json.dumps({"err": err, "counts": counts, "lars_err": lars_err,
                           "n_excluded": len(excluded),
-                          "fit_counts": [int(o.iterations) for o in inner.optimizers.values()],
+                          "fit_counts": [int(o.iterations) for o in inner.partition_optimizers.values()],
                           "moved": moved}))
         """
     )
