@@ -15,9 +15,11 @@ Fields:
   eval.protocols             protocols run at the end (knn, linear_lbfgs, linear_sgd, finetune, ...)
 """
 
+import inspect
 import os
 
 import ml_collections
+from ml_collections import config_dict
 
 #: The shared data folder beside a checkout (override with SSLHSIC_SHARED_DATA).
 SHARED_DATA = os.environ.get(
@@ -27,10 +29,46 @@ SHARED_DATA = os.environ.get(
 CIFAR10_ARCHIVE = os.path.join(SHARED_DATA, "cifar10", "cifar10_jpeg_q75.tar.gz")
 
 
+#: Optimizer keys a config may set; None keeps the method's default (SSLModel.optimizer_defaults).
+OPTIMIZER_KEYS = {
+    "name": str, "base_learning_rate": float, "weight_decay": float, "momentum": float,
+    "trust_coefficient": float, "warmup_fraction": float, "clipnorm": float,
+}
+
+
+def method_kwargs(method, **overrides):
+    """Every option of `method` (its constructor's keyword arguments with their defaults), so that
+    `--config.method_kwargs.KEY=VALUE` works for any of them and a misspelt key is an error."""
+    from sslhsic_tf import methods
+
+    methods.names()
+    cls, registered = methods.registry._REGISTRY[method]
+    out = {}
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("keras"):
+            break
+        for name, p in inspect.signature(klass.__init__).parameters.items():
+            if p.kind is p.KEYWORD_ONLY and name not in _TOP_LEVEL and name not in out:
+                out[name] = p.default
+    out.update(registered)
+    unknown = set(overrides) - set(out)
+    if unknown:
+        raise ValueError(f"method {method!r} has no option(s) {sorted(unknown)}")
+    out.update(overrides)
+    typed = {k: config_dict.placeholder(_TYPES.get(k, float)) if v is None else v
+             for k, v in out.items()}
+    return ml_collections.ConfigDict(typed)
+
+
+# Set by the loop from the top-level config, not per method.
+_TOP_LEVEL = ("num_classes", "total_steps", "batch_size", "seed", "device_augment", "optimizer_config")
+_TYPES = {"num_features": int, "bandwidth_points": int}
+
+
 def base():
     c = ml_collections.ConfigDict()
     c.method = "ssl_hsic"
-    c.method_kwargs = ml_collections.ConfigDict()
+    c.method_kwargs = method_kwargs("ssl_hsic")
     c.model = ml_collections.ConfigDict({"depth": 18, "width_multiplier": 1.0, "cifar_stem": True})
     c.data = ml_collections.ConfigDict({
         "train": "demo:train", "test": "demo:test", "views": "cifar10", "eval": "cifar10",
@@ -39,7 +77,8 @@ def base():
     c.batch_size = 256
     c.epochs = 100.0
     c.total_steps = 0
-    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer = ml_collections.ConfigDict(
+        {k: config_dict.placeholder(t) for k, t in OPTIMIZER_KEYS.items()})
     c.seed = 0
     c.checkpoint_every_steps = 500
     c.keep_checkpoints = 3
@@ -56,11 +95,16 @@ def cifar10(method, **method_kwargs):
     """CIFAR-10 ResNet-18 (CIFAR stem) from the shared JPEG archive, recipes.md's CIFAR settings."""
     c = base()
     c.method = method
-    c.method_kwargs.update(method_kwargs)
+    c.method_kwargs = globals()["method_kwargs"](method, **method_kwargs)
     c.data.train = f"cifar10_archive:{CIFAR10_ARCHIVE}:train"
     c.data.test = f"cifar10_archive:{CIFAR10_ARCHIVE}:test"
-    c.batch_size = 512
+    c.batch_size = 256
     c.epochs = 1000.0
+    # LARS settings of the public CIFAR recipes (solo-learn): trust 0.02, lr 1.0·batch/256,
+    # weight decay 1e-5, 10 warmup epochs of 1000; the Adam methods keep their own defaults.
+    if method in ("ssl_hsic", "ssl_hsic_no_target", "byol", "simclr"):
+        c.optimizer.update({"base_learning_rate": 1.0, "trust_coefficient": 0.02,
+                            "weight_decay": 1e-5})
     return c
 
 
@@ -68,7 +112,7 @@ def imagenet(method, **method_kwargs):
     """ImageNet ResNet-50 from TFDS (`imagenet2012`; set data.train's data_dir to your copy)."""
     c = base()
     c.method = method
-    c.method_kwargs.update(method_kwargs)
+    c.method_kwargs = globals()["method_kwargs"](method, **method_kwargs)
     c.model.update({"depth": 50, "width_multiplier": 1.0, "cifar_stem": False})
     c.data.update({"train": "tfds:imagenet2012:train", "test": "tfds:imagenet2012:validation",
                    "views": "byol", "eval": "imagenet", "image_size": 224})

@@ -5,10 +5,23 @@
 checkpoint intervals (`config.checkpoint_every_steps`), so every checkpoint sits on an interval
 boundary and a restarted job resumes exactly there: weights, optimizer states (network,
 bandwidth, probe), EMA target, step counter (hence the schedules' position and the per-step
-seeds), and data position (the pipeline restarts at that step).
+seeds), and data position (the pipeline restarts at batch `step + data_offset`).
+
+Faults (WORKSPACE.md, "Errors and faults"):
+- Killed at any point (SIGKILL, preemption): the next start with the same --workdir removes
+  unfinished writes and resumes from the newest complete checkpoint; `train_log.csv` is cut back
+  to the intervals that checkpoint covers, so no row is lost or repeated.
+- Divergence (a non-finite logged value): `on_nonfinite="stop"` raises FloatingPointError with
+  the last good checkpoint intact; "rollback" restores the newest checkpoint and goes on after
+  the batch that diverged, skipping the batches in between (`data_offset`, recorded in the
+  checkpoints and in results.json), at most 3 times (`fit_with_policy`).
+- Bad config or data: ValueError/TypeError naming `--config.KEY` before anything is built
+  (`config_checks.check_config`, `_sources`, `_check_labels`, `_check_replicas`); an existing
+  export target without `overwrite` is refused before training.
 
 Files in `workdir`:
-  config.json           the resolved config (a restart with another config is refused)
+  config.json           the resolved config (a restart with another config is refused once
+                        checkpoints exist)
   checkpoints/ckpt-N/   atomic checkpoints (training/checkpoint.py)
   train_log.csv         one row per interval (loss, objective parts, tau, lr, probe, kNN)
   tensorboard/          TensorBoard logs
@@ -18,18 +31,29 @@ Files in `workdir`:
   training_curves.png, embedding_pca.png
 """
 
+import contextlib
 import json
 import logging
 import math
 import os
+import pickle
+import shutil
+import tarfile
 import time
+import zipfile
+import zlib
 
 import keras
 
 from sslhsic_tf.training import callbacks as cb
-from sslhsic_tf.training.checkpoint import CheckpointManager, is_chief
+from sslhsic_tf.training.checkpoint import CheckpointManager, is_chief, write_json_atomic
+from sslhsic_tf.training.config_checks import check_config
 
 log = logging.getLogger("sslhsic_tf")
+
+#: What reading a damaged file raises besides ValueError/TypeError (truncated archives, bad zips).
+_READ_ERRORS = (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, zlib.error,
+                pickle.UnpicklingError)
 
 
 def _to_dict(config):
@@ -44,35 +68,129 @@ def _fingerprint(config):
     return json.loads(json.dumps({k: c.get(k) for k in keep}, sort_keys=True, default=str))
 
 
-def _check_workdir(workdir, config):
-    os.makedirs(workdir, exist_ok=True)
+def _check_workdir(workdir, config, manager):
+    """Refuses a --workdir whose checkpoints come from another config; records this config.
+
+    The config is compared only when checkpoints exist: a run that failed before its first
+    checkpoint can be restarted with a corrected config.
+    """
     path = os.path.join(workdir, "config.json")
     fp = _fingerprint(config)
-    if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f).get("fingerprint")
+    if manager.steps() and os.path.exists(path):
+        try:
+            with open(path) as f:
+                old = json.load(f).get("fingerprint")
+        except (OSError, ValueError, AttributeError) as e:
+            raise ValueError(
+                f"{path} cannot be read ({e}); it records the config of the checkpoints in "
+                f"{manager.directory}: restore it, or use a new --workdir"
+            ) from None
         if old is not None and old != fp:
             changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
             raise ValueError(
                 f"--workdir={workdir} holds a run with another config (differs in {changed}); "
                 "use a new --workdir, or restore the original config to resume"
             )
-    elif is_chief():
-        with open(path, "w") as f:
-            json.dump({"fingerprint": fp, "config": _to_dict(config)}, f, indent=1, default=str)
+        return
+    if is_chief():
+        write_json_atomic(path, {"fingerprint": fp, "config": _to_dict(config)})
+
+
+def _remove_stale_temporaries(workdir):
+    """Deletes what killed writes left behind (`.NAME.tmp-*` beside model.keras and exports)."""
+    if not is_chief():
+        return
+    for folder in (workdir, os.path.join(workdir, "export")):
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if name.startswith(".") and (".tmp-" in name or ".old-" in name):
+                path = os.path.join(folder, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.remove(path)
+                log.warning("removed %s, left by an interrupted write", path)
+    for name in os.listdir(workdir):
+        if name.startswith("config.json.tmp-"):
+            os.remove(os.path.join(workdir, name))
+
+
+def load_source(spec, flag):
+    """`data.from_spec(spec)`; every failure is a ValueError/TypeError naming `flag=spec`
+    (e.g. `--config.data.train=...`), damaged files included."""
+    from sslhsic_tf import data
+
+    try:
+        return data.from_spec(spec)
+    except ValueError as e:
+        raise ValueError(f"{flag}={spec}: {e}") from e
+    except TypeError as e:
+        raise TypeError(f"{flag}={spec}: {e}") from e
+    except _READ_ERRORS as e:
+        raise ValueError(
+            f"{flag}={spec}: cannot read the data ({type(e).__name__}: {e}); the file is "
+            "damaged or not in the expected format"
+        ) from e
 
 
 def _sources(config):
-    from sslhsic_tf import data
-
-    train = data.from_spec(config.data.train)
-    test = data.from_spec(config.data.test) if config.data.get("test") else None
+    train = load_source(config.data.train, "--config.data.train")
+    test = load_source(config.data.test, "--config.data.test") if config.data.get("test") else None
     if train.num_examples < config.batch_size:
         raise ValueError(
-            f"the training data has {train.num_examples} images, fewer than one global batch "
-            f"(batch_size={config.batch_size})"
+            f"--config.data.train={config.data.train} has {train.num_examples} images, fewer "
+            f"than one global batch (--config.batch_size={config.batch_size}); lower the batch "
+            "size or use more data"
         )
     return train, test
+
+
+def _check_labels(train, test, num_classes):
+    """Labels the probe and the evaluation will see must lie in [0, num_classes) (or be -1)."""
+    if num_classes is None:
+        return
+    for key, source in (("data.train", train), ("data.test", test)):
+        if source is None:
+            continue
+        if source.num_classes is not None and source.num_classes > num_classes:
+            raise ValueError(
+                f"--config.{key}={source.name} has {source.num_classes} classes, the training "
+                f"data {num_classes}: its labels would be out of range of the online probe and "
+                "the evaluation; use test data with the training data's classes"
+            )
+        if source.labels is not None and len(source.labels) and source.labels.max() >= num_classes:
+            raise ValueError(
+                f"--config.{key}={source.name} has labels up to {int(source.labels.max())}, "
+                f"out of range for num_classes={num_classes} (labels must be < {num_classes}, "
+                "or -1 for unlabelled)"
+            )
+
+
+def _check_replicas(batch_size, strat, strategy):
+    replicas = int(strat.num_replicas_in_sync)
+    if batch_size % replicas:
+        lower = batch_size - batch_size % replicas
+        raise ValueError(
+            f"--config.batch_size={batch_size} is not divisible by the {replicas} replicas of "
+            f"--strategy={strategy}; use a multiple of {replicas} (e.g. {lower or replicas})"
+        )
+
+
+def _check_export(workdir, name, start_step, total_steps, overwrite):
+    """Refuses an existing export target before training (unless `overwrite`); returns True when
+    it is the finished run's own export (kept as it is). `total_steps` None: not known yet."""
+    path = os.path.join(workdir, "export", name)
+    if not os.path.exists(path) or overwrite:
+        return False
+    if total_steps is not None and start_step >= total_steps:
+        return True
+    if total_steps is None and start_step:
+        return False  # a resumed run: decided once total_steps is known
+    raise FileExistsError(
+        f"the export target {path} exists; pass --overwrite to replace it when this run ends, "
+        "or set another --config.export.name"
+    )
 
 
 def build_model(config, num_classes, total_steps):
@@ -91,7 +209,7 @@ def build_model(config, num_classes, total_steps):
         num_classes=num_classes,
         seed=config.seed,
         device_augment=device_augment,
-        optimizer_config=_to_dict(config.optimizer) or None,
+        optimizer_config={k: v for k, v in _to_dict(config.optimizer).items() if v is not None},
         **_to_dict(config.method_kwargs),
     )
     model.compile(jit_compile=config.get("jit_compile", "auto"))
@@ -105,72 +223,182 @@ def schedule(config, train):
     per_epoch = data.steps_per_epoch(train, config.batch_size)
     total = config.get("total_steps") or int(math.ceil(config.epochs * per_epoch))
     if total < 1:
-        raise ValueError(f"the run has no steps (epochs={config.epochs}, total_steps={total})")
+        raise ValueError(f"the run has no steps (--config.epochs={config.epochs}, "
+                         f"--config.total_steps={total}); set one of them higher")
     interval = max(1, min(int(config.checkpoint_every_steps), total))
     fit_epochs = int(math.ceil(total / interval))
     return fit_epochs * interval, interval, per_epoch
 
 
-def pretrain(config, workdir, *, strategy="default", tpu_address=None, on_nonfinite="stop",
-             overwrite=False, evaluate=True, verbose=1):
-    """Runs (or resumes) the pretraining job of `config` in `workdir`; returns the results dict."""
-    from sslhsic_tf import data, distribute
+def truncate_train_log(path, first_epoch):
+    """Cuts `train_log.csv` back to the rows of fit epochs < `first_epoch` (and whole lines).
 
-    t0 = time.time()
-    workdir = os.path.abspath(workdir)
-    _check_workdir(workdir, config)
-    if config.get("mixed_precision"):
-        keras.mixed_precision.set_global_policy(config.mixed_precision)
-    keras.utils.set_random_seed(config.seed)
-    train, test = _sources(config)
-    num_classes = train.num_classes if train.num_classes and train.num_classes > 1 else None
-    total_steps, interval, per_epoch = schedule(config, train)
+    Called before each `fit()`: rows of intervals that the restored checkpoint does not cover
+    (written by a killed or rolled-back run) would otherwise be repeated.
+    """
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        lines = f.read().splitlines(keepends=True)
+    keep = []
+    for i, line in enumerate(lines):
+        if not line.endswith("\n"):
+            break  # a partial line from a killed write
+        if i == 0:
+            keep.append(line)
+            continue
+        try:
+            epoch = int(line.split(",", 1)[0])
+        except ValueError:
+            continue
+        if epoch < first_epoch:
+            keep.append(line)
+    if keep != lines:
+        if len(keep) <= 1:
+            os.remove(path)  # header only: CSVLogger writes a new one
+        else:
+            tmp = f"{path}.tmp-{os.getpid()}"
+            with open(tmp, "w") as f:
+                f.writelines(keep)
+            os.replace(tmp, path)
 
-    strat = distribute.make_strategy(strategy, tpu_address=tpu_address)
-    manager = CheckpointManager(os.path.join(workdir, "checkpoints"),
-                                max_to_keep=config.get("keep_checkpoints", 3))
-    with strat.scope():
-        encoder, model = build_model(config, num_classes, total_steps)
-        state = manager.restore(model)
-    start_step = 0 if state is None else int(state["step"])
-    if start_step >= total_steps:
-        log.info("the run in %s is complete (step %d of %d)", workdir, start_step, total_steps)
-    elif start_step:
-        log.info("resuming from the checkpoint of step %d of %d", start_step, total_steps)
 
-    pixel_stage = "device" if keras.backend.backend() == "jax" else "pipeline"
-    if keras.backend.backend() == "tensorflow":
-        dataset = data.distribute_pretrain_dataset(
-            strat, train, config.data.views, config.batch_size, config.seed,
-            start_step=start_step, pixel_stage=pixel_stage,
-        )
-    else:
-        dataset = data.pretrain_dataset(train, config.data.views, config.batch_size, config.seed,
-                                        start_step=start_step, pixel_stage=pixel_stage)
+def fit_with_policy(model, make_dataset, *, manager, guard, checkpointing, callbacks,
+                    start_step, total_steps, interval, data_offset=0, log_path=None, verbose=1,
+                    scope=None):
+    """Trains from `start_step` to `total_steps` in fit epochs of `interval` steps.
 
-    eval_train = data.eval_dataset(train, config.data.eval, batch_size=256)
-    eval_test = data.eval_dataset(test, config.data.eval, batch_size=256) if test else None
-    callbacks = [
-        cb.NonFiniteGuard(on_nonfinite, manager),
-        cb.Checkpointing(manager, total_steps=total_steps),
-    ]
-    if config.eval.get("knn_every_steps") and eval_test is not None and num_classes:
-        every = max(1, config.eval.knn_every_steps // interval)
-        callbacks.append(cb.KnnMonitor(eval_train, eval_test, every=every))
-    callbacks += [
-        keras.callbacks.CSVLogger(os.path.join(workdir, "train_log.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
-    ]
+    `make_dataset(position)` returns the input starting at global batch `position`. When
+    `guard` (a `NonFiniteGuard`, policy "rollback") stops a fit at a divergence, the newest
+    checkpoint is restored and training goes on from it with the data moved past the batch that
+    diverged: `data_offset` grows by the number of batches skipped. Returns
+    `(history, data_offset)`. A "stop" divergence raises FloatingPointError from `fit()`.
+    """
     history = None
-    if start_step < total_steps:
+    while start_step < total_steps:
+        if log_path is not None:
+            truncate_train_log(log_path, start_step // interval)
+        checkpointing.state["data_offset"] = data_offset
         history = model.fit(
-            dataset,
+            make_dataset(start_step + data_offset),
             epochs=total_steps // interval,
             initial_epoch=start_step // interval,
             steps_per_epoch=interval,
             callbacks=callbacks,
             verbose=verbose,
         )
+        if guard.rollback_to is None:
+            break
+        diverged = guard.diverged_at
+        with scope() if scope is not None else contextlib.nullcontext():
+            state = manager.restore(model)
+        restored = int(state["step"])
+        # Step s reads global batch s - 1 + data_offset; go on with the batch after the one
+        # that diverged (step `diverged`).
+        data_offset = diverged + data_offset - restored
+        log.warning(
+            "rolled back to the checkpoint of step %d; training goes on with global batch %d "
+            "(%d batches skipped in this run so far)", restored, restored + data_offset,
+            data_offset,
+        )
+        start_step = restored
+    return history, data_offset
+
+
+def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=None,
+             on_nonfinite="stop", overwrite=False, evaluate=True, verbose=1):
+    """Runs (or resumes) the pretraining job of `config` in `workdir`; returns the results dict.
+
+    Args:
+      config: a config (`configs/common.py`); checked up front (`config_checks.check_config`).
+      workdir: the run folder; an existing one is resumed from its newest checkpoint.
+      strategy, tpu_address, devices: `distribute.make_strategy` arguments.
+      on_nonfinite: the divergence policy, "stop" or "rollback" (`callbacks.NonFiniteGuard`).
+      overwrite: replace an existing export folder (otherwise refused before training).
+      evaluate: run the evaluation protocols (and the random-encoder baseline) at the end.
+    """
+    from sslhsic_tf import data, distribute
+
+    t0 = time.time()
+    if on_nonfinite not in cb.NONFINITE_POLICIES:
+        raise ValueError(f"--on_nonfinite must be one of {cb.NONFINITE_POLICIES}; got "
+                         f"{on_nonfinite!r}")
+    check_config(config)
+    workdir = os.path.abspath(workdir)
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise FileExistsError(f"--workdir={workdir} is a file; give a folder")
+    os.makedirs(workdir, exist_ok=True)
+    manager = CheckpointManager(os.path.join(workdir, "checkpoints"),
+                                max_to_keep=config.get("keep_checkpoints", 3))
+    _check_workdir(workdir, config, manager)
+    _remove_stale_temporaries(workdir)
+    if config.export.get("name"):  # else the name needs the encoder: checked once it is built
+        _check_export(workdir, config.export.name, manager.latest_step() or 0,
+                      config.get("total_steps") or None, overwrite)
+    if config.get("mixed_precision"):
+        keras.mixed_precision.set_global_policy(config.mixed_precision)
+    keras.utils.set_random_seed(config.seed)
+    train, test = _sources(config)
+    num_classes = train.num_classes if train.num_classes and train.num_classes > 1 else None
+    _check_labels(train, test, num_classes)
+    total_steps, interval, per_epoch = schedule(config, train)
+
+    strat = distribute.make_strategy(strategy, tpu_address=tpu_address, devices=devices)
+    _check_replicas(config.batch_size, strat, strategy)
+    with strat.scope():
+        encoder, model = build_model(config, num_classes, total_steps)
+        state = manager.restore(model)
+    start_step = 0 if state is None else int(state["step"])
+    data_offset = 0 if state is None else int(state.get("data_offset", 0))
+    resumed_from = start_step
+    if start_step >= total_steps:
+        log.info("the run in %s is complete (step %d of %d)", workdir, start_step, total_steps)
+    elif start_step:
+        log.info("resuming from the checkpoint of step %d of %d", start_step, total_steps)
+
+    export_path, keep_export = None, False
+    if keras.backend.backend() == "tensorflow" and is_chief():
+        name = config.export.get("name") or f"{config.method}_{encoder.name}"
+        export_path = os.path.join(workdir, "export", name)
+        keep_export = _check_export(workdir, name, start_step, total_steps, overwrite)
+
+    pixel_stage = "device" if keras.backend.backend() == "jax" else "pipeline"
+
+    def make_dataset(position):
+        if keras.backend.backend() == "tensorflow":
+            return data.distribute_pretrain_dataset(
+                strat, train, config.data.views, config.batch_size, config.seed,
+                start_step=position, pixel_stage=pixel_stage,
+            )
+        return data.pretrain_dataset(train, config.data.views, config.batch_size, config.seed,
+                                     start_step=position, pixel_stage=pixel_stage)
+
+    eval_train = data.eval_dataset(train, config.data.eval, batch_size=256)
+    eval_test = data.eval_dataset(test, config.data.eval, batch_size=256) if test else None
+    guard = cb.NonFiniteGuard(on_nonfinite, manager)
+    checkpointing = cb.Checkpointing(manager, guard, total_steps=total_steps,
+                                     data_offset=data_offset)
+    callbacks = [guard]
+    fault_step = os.environ.get(cb.FAULT_NONFINITE_ENV)
+    if fault_step:
+        callbacks.append(cb.InjectNonFinite(int(fault_step)))
+    if config.eval.get("knn_every_steps") and eval_test is not None and num_classes:
+        every = max(1, config.eval.knn_every_steps // interval)
+        callbacks.append(cb.KnnMonitor(eval_train, eval_test, every=every))
+    log_path = os.path.join(workdir, "train_log.csv")
+    callbacks += [
+        keras.callbacks.CSVLogger(log_path, append=True),
+        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
+        checkpointing,  # last: an interval counts as done once everything else has run
+    ]
+    if on_nonfinite == "rollback" and state is None and total_steps > 0:
+        # The rollback target for a divergence in the first interval: the initial weights.
+        manager.save(model, 0, fit_epoch=0, total_steps=total_steps, data_offset=0)
+    history, data_offset = fit_with_policy(
+        model, make_dataset, manager=manager, guard=guard, checkpointing=checkpointing,
+        callbacks=callbacks, start_step=start_step, total_steps=total_steps, interval=interval,
+        data_offset=data_offset, log_path=log_path, verbose=verbose, scope=strat.scope,
+    )
     train_seconds = time.time() - t0
 
     results = {
@@ -185,6 +413,9 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, on_nonfin
         "backend": keras.backend.backend(),
         "strategy": strategy,
         "num_replicas": strat.num_replicas_in_sync,
+        "resumed_from_step": resumed_from,
+        "rollbacks": guard.rollbacks,
+        "skipped_batches": data_offset,
     }
     if history is not None and history.history:
         results["final_logs"] = {k: float(v[-1]) for k, v in history.history.items()}
@@ -196,14 +427,15 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, on_nonfin
     final = model.export_encoder()
     serving.save_keras(model, os.path.join(workdir, "model.keras"), overwrite=True)
     serving.save_keras(final, os.path.join(workdir, "encoder.keras"), overwrite=True)
-    if keras.backend.backend() == "tensorflow":
-        name = config.export.get("name") or f"{config.method}_{final.name}"
-        export_path = os.path.join(workdir, "export", name)
-        serving.export_hub(
-            final, export_path, image_size=config.data.image_size, overwrite=overwrite,
-            metadata={"method": config.method, "total_steps": total_steps,
-                      "train_data": config.data.train},
-        )
+    if export_path is not None:
+        if keep_export:
+            log.info("kept the existing export %s of this finished run", export_path)
+        else:
+            serving.export_hub(
+                final, export_path, image_size=config.data.image_size, overwrite=overwrite,
+                metadata={"method": config.method, "total_steps": total_steps,
+                          "train_data": config.data.train},
+            )
         results["export_path"] = export_path
     else:
         results["export_path"] = os.path.join(workdir, "encoder.keras")
@@ -212,8 +444,7 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, on_nonfin
         results.update(_evaluate(config, final, eval_train, eval_test, num_classes, workdir))
     _plots(workdir, final, eval_test)
     results["seconds"] = round(time.time() - t0, 1)
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=1, default=str)
+    write_json_atomic(os.path.join(workdir, "results.json"), results)
     return results
 
 

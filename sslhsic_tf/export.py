@@ -1,0 +1,126 @@
+r"""Export the encoder of a pretraining run, optionally into the model zoo.
+
+  python -m sslhsic_tf.export --workdir=runs/demo --name=my_encoder
+      writes runs/demo/export/my_encoder (TF-Hub reusable SavedModel, serving signature)
+  python -m sslhsic_tf.export --workdir=runs/c10 --name=ssl_hsic_r18_cifar10 --zoo
+      writes <zoo>/ssl_hsic_r18_cifar10 and adds it to <zoo>/manifest.json with checksums and the
+      run's evaluation figures (<zoo> = --zoo_root, $SSLHSIC_ZOO, or the repository's exports/)
+  --format=keras writes the Keras 3 export archive instead (endpoint "serve", for TFSMLayer).
+
+An existing target is never replaced without --overwrite.
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags
+
+from sslhsic_tf.training import cli
+
+flags.DEFINE_string("workdir", None, "A pretraining run folder (holds model.keras, config.json).")
+flags.DEFINE_string("name", None, "Export name (letters, digits, '._-').")
+flags.DEFINE_enum("format", "hub", ["hub", "keras"], "hub: TF-Hub reusable SavedModel; keras: "
+                  "Keras export archive (endpoint 'serve').")
+flags.DEFINE_string("output", None, "Folder to write into (default: <workdir>/export, or the zoo).")
+flags.DEFINE_bool("zoo", False, "Export into the zoo folder and add a manifest entry.")
+flags.DEFINE_string("zoo_root", None, "Zoo folder (default: $SSLHSIC_ZOO or <repo>/exports).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing export / zoo entry of that name.")
+FLAGS = flags.FLAGS
+
+
+def _read_json(path, what):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path} (is --workdir a finished pretraining run?)")
+    with open(path) as f:
+        return json.load(f)
+
+
+def evaluation_figures(results):
+    """Zoo evaluation figures (metric, value, protocol) from a run's results.json."""
+    figures = []
+    for record in results.get("evaluation", []):
+        protocol = record["protocol"]
+        if protocol == "knn":
+            text = f"kNN, cosine, k={record['k']}, T={record['temperature']}, frozen encoder (BN inference)"
+        elif protocol == "linear_lbfgs":
+            text = ("linear probe, offline, L-BFGS logistic regression on frozen features "
+                    f"(BN inference), l2={record.get('l2')}")
+        else:
+            text = protocol
+        for metric in ("top1", "top5"):
+            if record.get(metric) is not None:
+                figures.append({"metric": metric, "value": float(record[metric]), "protocol": text,
+                                "dataset": results["data"].get("test") or ""})
+    return figures
+
+
+def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=None, overwrite=False):
+    """Exports the encoder of the run in `workdir`; returns the export folder (and zoo info)."""
+    from sslhsic_tf import serving
+    from sslhsic_tf import zoo as zoo_lib
+
+    workdir = os.path.abspath(workdir)
+    if not os.path.isdir(workdir):
+        raise FileNotFoundError(f"--workdir={workdir} is not a folder (give a pretraining run folder)")
+    if not name or not all(ch.isalnum() or ch in "._-" for ch in name):
+        raise ValueError(f"--name={name!r}: use letters, digits and '._-' only")
+    config = _read_json(os.path.join(workdir, "config.json"), "config.json")["config"]
+    model_path = os.path.join(workdir, "model.keras")
+    if not os.path.isfile(model_path):
+        raise FileNotFoundError(f"{model_path} not found: the run in --workdir has not finished")
+    if zoo:
+        target_root = zoo_lib.root() if zoo_root is None else zoo_root
+    else:
+        target_root = output or os.path.join(workdir, "export")
+    path = os.path.join(target_root, name)
+    if os.path.exists(path) and not overwrite:  # checked before the model is loaded
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    if zoo:
+        os.makedirs(target_root, exist_ok=True)
+    model = serving.load_keras(model_path, compile=False)
+    encoder = model.export_encoder()
+    image_size = config["data"]["image_size"]
+    meta = {"method": config["method"], "workdir": workdir, "train_data": config["data"]["train"]}
+    if fmt == "hub":
+        serving.export_hub(encoder, path, image_size=image_size, overwrite=overwrite, metadata=meta)
+    else:
+        serving.export_keras(encoder, path, image_size=image_size, overwrite=overwrite, metadata=meta)
+    out = {"path": path}
+    if zoo:
+        results = _read_json(os.path.join(workdir, "results.json"), "results.json")
+        arch = config["model"]
+        out["zoo"] = zoo_lib.add_entry(
+            path, name=name, method=config["method"], root=target_root, replace=overwrite,
+            architecture={"name": "resnet", "depth": arch["depth"],
+                          "width_multiplier": arch["width_multiplier"],
+                          "stem": "cifar" if arch.get("cifar_stem") else "imagenet"},
+            training={"dataset": config["data"]["train"].split(":")[0]
+                      if not config["data"]["train"].startswith("demo") else "cifar10 (demo subset)",
+                      "epochs": max(1, int(round(results["epochs"]))),
+                      "steps": results["total_steps"], "batch_size": results["batch_size"],
+                      "views": config["data"]["views"], "source": config["data"]["train"]},
+            evaluation=evaluation_figures(results),
+        )
+    return out
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.workdir or not FLAGS.name:
+        raise app.UsageError("--workdir and --name are required")
+    out = export_run(FLAGS.workdir, FLAGS.name, fmt=FLAGS.format, output=FLAGS.output,
+                     zoo=FLAGS.zoo, zoo_root=FLAGS.zoo_root, overwrite=FLAGS.overwrite)
+    print(f"exported {FLAGS.name} ({FLAGS.format}) to {out['path']}")
+    if "zoo" in out:
+        print(f"added to the zoo: {len(out['zoo']['files'])} files checksummed")
+
+
+def run():
+    """Console-script entry point (sslhsic-export)."""
+    cli.run(main)
+
+
+if __name__ == "__main__":
+    sys.exit(run())
