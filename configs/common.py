@@ -120,3 +120,35 @@ def imagenet(method, **method_kwargs):
     c.eval.protocols = ("knn",)
     c.checkpoint_every_steps = 5000
     return c
+
+
+#: TinyImageNet as image folders (train/<wnid>/*.JPEG; val re-arranged into val/<wnid>/).
+TINYIMAGENET_DIR = os.environ.get("TINYIMAGENET_DIR", os.path.expanduser("~/data/tiny-imagenet-200"))
+
+
+def tinyimagenet(method, **method_kwargs):
+    """ISSL on TinyImageNet (recipes.md): ResNet-18 with the CIFAR stem at 64 px, 300 epochs,
+    Adam 2e-3, weight decay 1e-6, cosine with 10 warmup epochs, gradient clipping 2, 2 crops."""
+    c = base()
+    c.method = method
+    c.method_kwargs = globals()["method_kwargs"](method, **method_kwargs)
+    c.data.update({"train": f"folder:{TINYIMAGENET_DIR}/train",
+                   "test": f"folder:{TINYIMAGENET_DIR}/val",
+                   "views": "issl_tinyimagenet", "eval": "tinyimagenet", "image_size": 64})
+    c.epochs = 300.0
+    c.optimizer.update({"name": "adamw", "weight_decay": 1e-6, "warmup_fraction": 10 / 300,
+                        "clipnorm": 2.0})
+    return c
+
+
+def issl_imagenet(method, multicrop=False, epochs=100, **method_kwargs):
+    """ISSL on ImageNet (recipes.md): ResNet-50, batch 2560, SGD + LARS (momentum 0.9, weight
+    decay 1e-6; the reference uses LARC, LARS's clipped variant), peak lr 0.3 per 256 images,
+    10 warmup epochs, cosine; 2 x 224 crops, or 2 x 160 + 4 x 96 with `multicrop`."""
+    c = imagenet(method, **method_kwargs)
+    c.data.views = "issl_imagenet_multicrop" if multicrop else "issl_imagenet"
+    c.batch_size = 2560
+    c.epochs = float(epochs)
+    c.optimizer.update({"name": "lars", "base_learning_rate": 0.3, "weight_decay": 1e-6,
+                        "trust_coefficient": 1e-3, "warmup_fraction": 10 / epochs})
+    return c

@@ -326,6 +326,11 @@ PRESETS = {
     "issl_tinyimagenet_coarse": issl_tinyimagenet_views(64, coarse=True),
     "issl_multicrop": issl_multicrop(),
     "issl_multicrop_coarse": issl_multicrop(coarse=True),
+    # ISSL ImageNet: 2 x 224 (standard crop scale), and 2 x 160 + 4 x 96 multi-crop.
+    "issl_imagenet": issl_multicrop(num_global=2, global_size=224, num_local=0,
+                                    global_scale=(0.08, 1.0)),
+    "issl_imagenet_multicrop": issl_multicrop(num_global=2, global_size=160, num_local=4,
+                                              local_size=96),
 }
 
 EVAL_PRESETS = {

@@ -1,0 +1,10 @@
+"""CIFAR-10, ResNet-18 (CIFAR stem), simclr: the shared JPEG copy, recipes.md's CIFAR augmentations,
+batch 256, 1000 epochs (shorten with --config.epochs=...)."""
+
+from sslhsic_tf.configs import common
+
+
+def get_config():
+    c = common.cifar10("simclr", temperature=0.5)  # CIFAR uses a softer temperature
+    c.export.name = "simclr_resnet18_cifar10"
+    return c
