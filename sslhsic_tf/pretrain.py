@@ -8,13 +8,16 @@ r"""Self-supervised pretraining from a config file.
   KERAS_BACKEND=jax python -m sslhsic_tf.pretrain ...      the JAX backend (GPUs)
 
 A killed run restarts from its last checkpoint when started again with the same --workdir.
+Errors in flags, config or data end the run with one line `error: <message>` (exit code 1, or 2
+for the command line); --debug shows the traceback instead.
 """
 
 import os
 import sys
 
 from absl import app, flags, logging
-from ml_collections import config_flags
+
+from sslhsic_tf.training import cli
 
 _DEMO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "demo.py")
 if not os.path.exists(_DEMO):  # installed (non-editable): configs ship as sslhsic_tf.configs
@@ -22,7 +25,7 @@ if not os.path.exists(_DEMO):  # installed (non-editable): configs ship as sslhs
 
     _DEMO = os.path.join(os.path.dirname(_configs.__file__), "demo.py")
 
-config_flags.DEFINE_config_file(
+cli.define_config_file(
     "config", os.path.normpath(_DEMO), "Config file (Python, get_config()); overrides as --config.KEY=VALUE.",
     lock_config=True,
 )
@@ -33,11 +36,23 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multiworker", 
                   "(keras.distribution.DataParallel) on JAX.")
 flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
 flags.DEFINE_enum("on_nonfinite", "stop", ["stop", "rollback"],
-                  "Divergence policy: stop with the last good checkpoint intact, or roll back to "
-                  "it and continue (at most 3 times).")
+                  "Divergence policy when a logged training value (loss, objective parts, probe "
+                  "loss) becomes NaN/inf. stop: end with 'error: training diverged ...' (exit "
+                  "1); the last good checkpoint stays the latest, and a restart resumes from "
+                  "it. rollback: restore the last checkpoint and go on after the batch that "
+                  "diverged, skipping the batches in between (recorded as skipped_batches in "
+                  "results.json); at most 3 times, then as stop.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing export folder.")
 flags.DEFINE_bool("evaluate", True, "Evaluate (kNN, linear probe, random baseline) at the end.")
 flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, 2 one line per interval.")
+flags.DEFINE_bool("deterministic", False, "Deterministic ops "
+                  "(tf.config.experimental.enable_op_determinism, one inter-op thread; XLA GPU "
+                  "deterministic ops on JAX): a run resumed from a checkpoint then ends with the "
+                  "same weights as an uninterrupted one, on the same machine. Slower on GPUs.")
+flags.DEFINE_integer("logical_cpus", 0, "Split the host CPU into this many logical devices "
+                     "(tests of data parallelism on a CPU-only machine: --strategy=mirrored then "
+                     "runs one replica per logical CPU). 0: leave the devices as they are.",
+                     lower_bound=0)
 FLAGS = flags.FLAGS
 
 
@@ -68,16 +83,42 @@ def summary(results):
     return "\n".join(lines)
 
 
+def _configure_devices(deterministic, logical_cpus, strategy):
+    """Applies --deterministic and --logical_cpus before the backend starts; returns the devices
+    for make_strategy (None: its default)."""
+    jax = os.environ.get("KERAS_BACKEND") == "jax"
+    if jax:
+        xla = os.environ.get("XLA_FLAGS", "")
+        if logical_cpus:
+            xla += f" --xla_force_host_platform_device_count={logical_cpus}"
+        if deterministic:
+            xla += " --xla_gpu_deterministic_ops=true"
+        os.environ["XLA_FLAGS"] = xla.strip()
+    import tensorflow as tf  # tf.data runs on either backend
+
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    if logical_cpus and not jax:
+        cpus = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+        if strategy == "mirrored":
+            return [f"/cpu:{i}" for i in range(logical_cpus)]
+    return None
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    devices = _configure_devices(FLAGS.deterministic, FLAGS.logical_cpus, FLAGS.strategy)
     from sslhsic_tf.training import loop
 
     config = FLAGS.config
     name = os.path.splitext(os.path.basename(flags.FLAGS["config"].config_filename))[0]
     workdir = FLAGS.workdir or os.path.join("runs", name)
     results = loop.pretrain(
-        config, workdir, strategy=FLAGS.strategy, tpu_address=FLAGS.tpu,
+        config, workdir, strategy=FLAGS.strategy, tpu_address=FLAGS.tpu, devices=devices,
         on_nonfinite=FLAGS.on_nonfinite, overwrite=FLAGS.overwrite, evaluate=FLAGS.evaluate,
         verbose=FLAGS.verbose,
     )
@@ -88,7 +129,7 @@ def main(argv):
 def run():
     """Console-script entry point (sslhsic-pretrain)."""
     logging.set_verbosity(logging.INFO)
-    app.run(main)
+    cli.run(main)
 
 
 if __name__ == "__main__":

@@ -285,6 +285,11 @@ class SSLModel(keras.Model):
                 "fit() expects batches {'views': (v1, v2, ...), 'label': y}; got "
                 f"{type(data).__name__}{' with keys ' + str(sorted(data)) if isinstance(data, dict) else ''}"
             )
+        if not isinstance(data["views"], (list, tuple)):
+            raise TypeError(
+                "batch['views'] must be a tuple of views, each [B, H, W, 3]; got "
+                f"{type(data['views']).__name__}"
+            )
         views = tuple(data["views"])
         if len(views) < self.min_views:
             raise ValueError(
@@ -302,8 +307,47 @@ class SSLModel(keras.Model):
                     f"views[{p}] must be float RGB in [0, 1]; got dtype {dtype} (scale uint8 "
                     "images by 1/255, or use sslhsic_tf.data pipelines)"
                 )
+        sizes = [v.shape[0] for v in views]
+        known = {int(b) for b in sizes if b is not None}
         label = data.get("label")
+        if label is not None:
+            dtype = keras.backend.standardize_dtype(label.dtype)
+            if "int" not in dtype or len(label.shape) not in (1, 2) or (
+                len(label.shape) == 2 and label.shape[1] != 1
+            ):
+                raise TypeError(
+                    "batch['label'] must be integer class indices [B] (-1 = unlabelled); got "
+                    f"{dtype} of shape {tuple(label.shape)}"
+                )
+            if label.shape[0] is not None:
+                sizes = sizes + [label.shape[0]]
+                known.add(int(label.shape[0]))
+        if len(known) > 1:
+            raise ValueError(
+                "the views (and label) of a batch must hold the same images: batch sizes "
+                f"{[None if b is None else int(b) for b in sizes]} differ (views then label)"
+            )
+        if label is not None and self.probe is not None and keras.backend.backend() == "tensorflow":
+            views = self._check_label_range(views, label)
         return views, label
+
+    def _check_label_range(self, views, label):
+        """TensorFlow: the step fails before anything is computed or applied when a label lies
+        outside [-1, num_classes) (out-of-range labels otherwise give NaN on GPUs or a wrong
+        probe loss). The pretraining loop checks its sources up front; this catches streams
+        and fit() on user data. Under XLA, assertions are no-ops."""
+        import tensorflow as tf
+
+        label = tf.cast(label, tf.int64)
+        checks = [
+            tf.debugging.assert_less(label, tf.constant(self.num_classes, tf.int64), message=(
+                f"online probe: labels must be < num_classes={self.num_classes} (or -1 for "
+                "unlabelled); check the data's labels")),
+            tf.debugging.assert_greater_equal(label, tf.constant(-1, tf.int64), message=(
+                "online probe: labels must be >= -1 (-1 = unlabelled)")),
+        ]
+        with tf.control_dependencies(checks):
+            return tuple(tf.identity(v) for v in views)
 
     def step_seed(self):
         """The stateless seed of this step: derived from (seed, optimizer iterations)."""

@@ -1,4 +1,10 @@
-"""Keras callbacks of the pretraining loop: checkpoints, the divergence policy, a kNN monitor."""
+"""Keras callbacks of the pretraining loop: checkpoints, the divergence policy, a kNN monitor.
+
+Test-only fault hook: with `SSLHSIC_FAULT_NONFINITE_STEP=N` in the environment the pretraining
+loop adds `InjectNonFinite(N)`, which overwrites one encoder weight with NaN right before step N
+(once per process), so that the loss of step N is non-finite: a real divergence for the policy
+tests (`tests/faults/`).
+"""
 
 import logging
 import math
@@ -9,26 +15,7 @@ import numpy as np
 log = logging.getLogger("sslhsic_tf")
 
 NONFINITE_POLICIES = ("stop", "rollback")
-
-
-class Checkpointing(keras.callbacks.Callback):
-    """Writes an atomic checkpoint (`training.checkpoint`) at the end of every fit epoch.
-
-    The pretraining loop makes a fit epoch one checkpoint interval long, so checkpoints land on
-    interval boundaries and a resumed run restarts exactly at one.
-    """
-
-    def __init__(self, manager, **state):
-        super().__init__()
-        self.manager = manager
-        self.state = state
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs and not all(np.isfinite(v) for v in _floats(logs).values()):
-            log.warning("not checkpointing at epoch %d: non-finite logs %s", epoch, logs)
-            return
-        step = int(self.model.optimizer.iterations.numpy())
-        self.manager.save(self.model, step, fit_epoch=epoch + 1, logs=_floats(logs), **self.state)
+FAULT_NONFINITE_ENV = "SSLHSIC_FAULT_NONFINITE_STEP"
 
 
 def _floats(logs):
@@ -36,19 +23,43 @@ def _floats(logs):
     for k, v in (logs or {}).items():
         try:
             out[k] = float(np.asarray(v).reshape(-1)[0])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError):
             continue
     return out
 
 
-class NonFiniteGuard(keras.callbacks.Callback):
-    """The divergence policy: what to do when the training loss stops being finite.
+class _StepCounter(keras.callbacks.Callback):
+    """Knows the global step of each batch without reading the model (no JAX state sync).
 
-    - "stop" (default): stop training at once with a clear error; no checkpoint is written
-      after the divergence, so the last good checkpoint stays the latest.
-    - "rollback": restore the last good checkpoint (weights, optimizer, step) and go on with
-      the next batches, up to `max_rollbacks` times; then stop as above.
-    The error raised at the end is `FloatingPointError` naming the step and the policy.
+    The pretraining loop makes a fit epoch one checkpoint interval of `params["steps"]` steps and
+    starts fit at an interval boundary, so step = epoch * steps + batch + 1.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def step_of(self, batch):
+        steps = (self.params or {}).get("steps")
+        if steps:
+            return self._epoch * int(steps) + int(batch) + 1
+        return int(self.model.optimizer.iterations.numpy())
+
+
+class NonFiniteGuard(_StepCounter):
+    """The divergence policy: what to do when a logged training value stops being finite.
+
+    Every batch, the logged values (loss, objective parts, probe loss, ...) are checked.
+    - "stop" (default): stop training at once; `on_train_end` raises `FloatingPointError` naming
+      the step, the value and the last good checkpoint, which stays the latest (nothing is
+      written after the divergence).
+    - "rollback": stop this `fit()` and set `rollback_to` (the latest checkpoint step); the
+      pretraining loop (`training.loop.fit_with_policy`) restores that checkpoint and resumes
+      after the batch that diverged, skipping the batches in between (recorded as the data
+      offset in later checkpoints). At most `max_rollbacks` times per run; then as "stop".
     """
 
     def __init__(self, policy="stop", manager=None, max_rollbacks=3):
@@ -57,42 +68,101 @@ class NonFiniteGuard(keras.callbacks.Callback):
             raise ValueError(f"--on_nonfinite must be one of {NONFINITE_POLICIES}; got {policy!r}")
         if policy == "rollback" and manager is None:
             raise ValueError("the rollback policy needs a checkpoint manager")
+        if isinstance(max_rollbacks, bool) or int(max_rollbacks) < 0:
+            raise ValueError(f"max_rollbacks must be an int >= 0; got {max_rollbacks!r}")
         self.policy = policy
         self.manager = manager
         self.max_rollbacks = int(max_rollbacks)
         self.rollbacks = 0
+        self._reset()
+
+    def _reset(self):
+        self.diverged_at = None  # the step whose logs were not finite
+        self.bad_values = None
+        self.rollback_to = None
         self.error = None
 
+    def on_train_begin(self, logs=None):
+        self._reset()
+
     def on_train_batch_end(self, batch, logs=None):
-        loss = _floats(logs).get("loss", 0.0)
-        if math.isfinite(loss):
+        values = _floats(logs)
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if not bad:
             return
-        step = int(self.model.optimizer.iterations.numpy())
-        if self.policy == "rollback" and self.rollbacks < self.max_rollbacks:
-            restored = self.manager.restore(self.model) if self.manager.latest_step() is not None else None
-            if restored is not None:
-                self.rollbacks += 1
-                for m in self.model.metrics:
-                    m.reset_state()
-                log.warning(
-                    "non-finite loss at step %d: rolled back to the checkpoint of step %d "
-                    "(rollback %d of %d)", step, restored["step"], self.rollbacks,
-                    self.max_rollbacks,
-                )
-                return
+        step = self.step_of(batch)
         latest = self.manager.latest_step() if self.manager is not None else None
-        self.error = (
-            f"training diverged: the loss is {loss} at step {step} (policy --on_nonfinite="
-            f"{self.policy}{', rollbacks exhausted' if self.policy == 'rollback' else ''}); the "
-            f"last good checkpoint is step {latest}. Lower the learning rate or use "
-            "--on_nonfinite=rollback."
-        )
-        log.error(self.error)
+        self.diverged_at, self.bad_values = step, bad
+        what = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
+        if self.policy == "rollback" and self.rollbacks < self.max_rollbacks and latest is not None:
+            self.rollbacks += 1
+            self.rollback_to = latest
+            log.warning(
+                "non-finite %s at step %d: rolling back to the checkpoint of step %d and skipping "
+                "the batches since (rollback %d of %d)", what, step, latest, self.rollbacks,
+                self.max_rollbacks,
+            )
+        else:
+            where = (f"the last good checkpoint is step {latest} in {self.manager.directory}"
+                     if latest is not None else "no checkpoint was written before it")
+            policy = ("--on_nonfinite=stop" if self.policy == "stop"
+                      else f"--on_nonfinite=rollback, {self.rollbacks} rollbacks used")
+            self.error = (
+                f"training diverged: {what} at step {step} ({policy}); {where}. Lower the "
+                "learning rate (in a new --workdir), or resume with --on_nonfinite=rollback to "
+                "skip the offending batches"
+            )
+            log.error(self.error)
         self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         if self.error is not None:
             raise FloatingPointError(self.error)
+
+
+class Checkpointing(keras.callbacks.Callback):
+    """Writes an atomic checkpoint (`training.checkpoint`) at the end of every fit epoch.
+
+    The pretraining loop makes a fit epoch one checkpoint interval long, so checkpoints land on
+    interval boundaries and a resumed run restarts exactly at one. Put it LAST in the callback
+    list: the epoch's other work (logs, kNN) is done before the checkpoint that marks it done.
+    `state` (e.g. `data_offset`) is stored in state.json and may be updated between fits.
+    Nothing is written after a divergence (`guard`) or with non-finite logs.
+    """
+
+    def __init__(self, manager, guard=None, **state):
+        super().__init__()
+        self.manager = manager
+        self.guard = guard
+        self.state = state
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard is not None and self.guard.diverged_at is not None:
+            return
+        floats = _floats(logs)
+        if not all(math.isfinite(v) for v in floats.values()):
+            log.warning("not checkpointing at epoch %d: non-finite logs %s", epoch, floats)
+            return
+        step = int(self.model.optimizer.iterations.numpy())
+        self.manager.save(self.model, step, fit_epoch=epoch + 1, logs=floats, **self.state)
+
+
+class InjectNonFinite(_StepCounter):
+    """Test-only fault: overwrites one encoder weight with NaN right before step `step` (once)."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = int(step)
+        self.done = False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.done or self.step_of(batch) != self.step:
+            return
+        variable = self.model.encoder.trainable_variables[0]
+        variable.assign(np.full(tuple(variable.shape), np.nan, dtype=variable.dtype))
+        self.done = True
+        log.warning("fault injection (%s): encoder weight %s set to NaN before step %d",
+                    FAULT_NONFINITE_ENV, variable.path, self.step)
 
 
 class KnnMonitor(keras.callbacks.Callback):
@@ -106,6 +176,8 @@ class KnnMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.every <= 0 or (epoch + 1) % self.every:
             return
+        if not all(math.isfinite(v) for v in _floats(logs).values()):
+            return  # a diverged encoder: nothing to measure
         from sslhsic_tf import evaluation
 
         encoder = self.model.export_encoder()

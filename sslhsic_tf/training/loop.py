@@ -97,7 +97,8 @@ def _check_workdir(workdir, config, manager):
 
 
 def _remove_stale_temporaries(workdir):
-    """Deletes what killed writes left behind (`.NAME.tmp-*` beside model.keras and exports)."""
+    """Deletes what killed writes left behind (`.NAME.tmp-*` beside model.keras and exports,
+    `NAME.tmp-PID` of the atomic JSON/CSV rewrites)."""
     if not is_chief():
         return
     for folder in (workdir, os.path.join(workdir, "export")):
@@ -111,8 +112,8 @@ def _remove_stale_temporaries(workdir):
                 else:
                     os.remove(path)
                 log.warning("removed %s, left by an interrupted write", path)
-    for name in os.listdir(workdir):
-        if name.startswith("config.json.tmp-"):
+    for name in os.listdir(workdir):  # write_json_atomic / truncate_train_log temporaries
+        if name.startswith(("config.json.tmp-", "results.json.tmp-", "train_log.csv.tmp-")):
             os.remove(os.path.join(workdir, name))
 
 

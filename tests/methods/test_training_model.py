@@ -92,7 +92,7 @@ def test_bandwidth_has_its_own_optimizer_and_no_ssl_gradient():
     assert opt.partition_of(model.log_bandwidth) == "bandwidth"
     assert all(opt.partition_of(v) == "probe" for v in model.probe.trainable_variables)
     assert opt.partition_of(model.encoder.trainable_variables[0]) == "default"
-    assert isinstance(opt.optimizers["bandwidth"], keras.optimizers.Adam)
+    assert isinstance(opt.partition_optimizers["bandwidth"], keras.optimizers.Adam)
     before = float(model.log_bandwidth.numpy())
     model.fit(_ds(random_batch(8), 2), epochs=1, verbose=0)
     assert float(model.log_bandwidth.numpy()) != before

@@ -1,0 +1,103 @@
+"""The fault-injection suite: every test records the faults it injects and the ones the system
+survived (handled as specified: resumed, stopped or rolled back cleanly, or refused with a
+one-line error); the counts are printed at the end of the run ("faults: N injected, M survived").
+
+Shared fixtures: `faults` (the ledger), `tiny_npz` (a small real CIFAR-10 subset as an npz that
+`cifar10_lossless:PATH:split` reads), `bad_data` (damaged and invalid inputs built from it).
+"""
+
+import collections
+
+import numpy as np
+import pytest
+
+from tests.faults import scripts
+
+
+class FaultLedger:
+    """Counts injected faults and survived ones, by kind."""
+
+    def __init__(self):
+        self.injected = collections.Counter()
+        self.survived = collections.Counter()
+
+    def inject(self, kind, count=1):
+        self.injected[kind] += count
+
+    def survive(self, kind, count=1):
+        if self.survived[kind] + count > self.injected[kind]:
+            raise AssertionError(f"fault {kind!r}: more survived than injected")
+        self.survived[kind] += count
+
+
+LEDGER = FaultLedger()
+
+
+@pytest.fixture
+def faults():
+    return LEDGER
+
+
+def pytest_terminal_summary(terminalreporter):
+    injected, survived = sum(LEDGER.injected.values()), sum(LEDGER.survived.values())
+    if not injected:
+        return
+    terminalreporter.write_sep("-", "fault injection")
+    terminalreporter.write_line(f"faults: {injected} injected, {survived} survived")
+    for kind in sorted(LEDGER.injected):
+        lost = LEDGER.injected[kind] - LEDGER.survived[kind]
+        if lost:
+            terminalreporter.write_line(f"  NOT survived: {kind} ({lost} of {LEDGER.injected[kind]})")
+
+
+@pytest.fixture(scope="session")
+def tiny_npz(shared_data, tmp_path_factory):
+    """64 train and 64 test images with their original pixels and labels (real CIFAR-10)."""
+    with np.load(shared_data / "cifar10" / "cifar10_lossless_subset.npz") as d:
+        arrays = {k: d[k][: scripts.TINY_EXAMPLES] for k in ("x_train", "y_train", "x_test", "y_test")}
+    path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bad_data(tiny_npz, shared_data, tmp_path_factory):
+    """Invalid and damaged inputs, built from the real subset: name -> path."""
+    import tensorflow as tf
+
+    root = tmp_path_factory.mktemp("bad_data")
+    with np.load(tiny_npz) as d:
+        x, y = d["x_train"], d["y_train"]
+    out = {}
+
+    def npz(name, images, labels):
+        out[name] = root / f"{name}.npz"
+        np.savez(out[name], x_train=images, y_train=labels, x_test=images, y_test=labels)
+
+    npz("float_0_255", x.astype(np.float32), y)  # float pixels, 0..255 instead of [0, 1]
+    npz("int64_pixels", x.astype(np.int64), y)
+    labels = y.astype(np.int64)
+    labels[5] = 12
+    npz("label_12_of_10", x, labels)
+    npz("no_images", x[:0], y[:0])
+    raw = tiny_npz.read_bytes()
+    out["truncated_npz"] = root / "truncated.npz"
+    out["truncated_npz"].write_bytes(raw[: len(raw) // 2])
+    out["truncated_tar_gz"] = root / "truncated.tar.gz"  # the first 100 kB of the real archive
+    with open(shared_data / "cifar10" / "cifar10_jpeg_q75.tar.gz", "rb") as f:
+        out["truncated_tar_gz"].write_bytes(f.read(100_000))
+
+    def folder(name, classes, per_class, corrupt=False):
+        out[name] = root / name
+        for c in range(classes):
+            d = out[name] / f"class{c:02d}"
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                png = tf.io.encode_png(x[(c * per_class + i) % len(x)]).numpy()
+                (d / f"{i}.png").write_bytes(png)
+        if corrupt:
+            (out[name] / "class00" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG")
+
+    folder("corrupt_jpeg", 2, 2, corrupt=True)
+    folder("twelve_classes", 12, 2)
+    return out
