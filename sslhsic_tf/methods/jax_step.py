@@ -4,8 +4,20 @@ Keras' JAX trainer jits `train_step(state, data)` with
 `state = (trainable, non_trainable, optimizer, metrics)` variable values. This runs exactly the
 code of the TensorFlow step (`_prepare`, `_step_losses`, `after_apply`, `_update_trackers`) inside
 `keras.StatelessScope`s that map every variable to its value in `state` and collect the
-assignments (BatchNorm statistics, EMA targets, metrics), so the method logic is written once.
-Under `keras.distribution.DataParallel` the batch is one global array: no gather is needed.
+assignments (BatchNorm statistics, EMA targets, metrics), so the method logic is written once:
+
+1. prepare (no gradient): the step seed from the optimizer's step counter, on-device pixel
+   augmentation, the target network's outputs (its BatchNorm statistics move);
+2. one `jax.grad` of the scaled total loss w.r.t. the trainable values (the online BatchNorm
+   statistics come back as auxiliary output);
+3. `optimizer.stateless_apply` (the `PartitionedOptimizer` and its sub-optimizers, clipping and
+   loss scaling included), then the EMA update and the metrics.
+
+Under `keras.distribution.DataParallel` the batch is one global array sharded over the devices
+and the variables are replicated: objectives and BatchNorm see the global batch, no gather is
+needed, and XLA inserts the collectives. tests/jax_backend pins this step to the TensorFlow step
+(same weights after two steps for every method), one device to two, and `.keras` files across
+the backends.
 """
 
 import jax
