@@ -53,7 +53,6 @@ def _run_config(path):
 
 def load_encoder(spec):
     """(encoder keras.Model, run config or None, trainable) from an --encoder value."""
-    import keras
 
     from sslhsic_tf import serving, zoo
 

@@ -12,7 +12,7 @@ from sslhsic_tf.models import heads
 
 @keras.saving.register_keras_serializable(package="sslhsic_tf")
 @register("byol")
-class BYOL(SSLModel):
+class BYOL(target_lib.EmaTarget, SSLModel):
     """BYOL training model (two views).
 
     Args (besides `SSLModel`'s): tau_base (0.996, BYOL's default), projector_hidden (4096),
@@ -41,8 +41,7 @@ class BYOL(SSLModel):
         self.predictor = heads.byol_predictor(hidden_dim=self.predictor_hidden, output_dim=d,
                                               name="predictor")
         self.predictor.build((None, d))
-        self.target_encoder = target_lib.clone_frozen(self.encoder)
-        self.target_projector = target_lib.clone_frozen(self.projector, (None, f))
+        self.build_target()
 
     def _unpack(self, data):
         views, label = super()._unpack(data)
@@ -51,11 +50,7 @@ class BYOL(SSLModel):
         return views, label
 
     def prepare(self, views, seed):
-        targets = [
-            self.target_projector(self.target_encoder(v, training=True), training=True)
-            for v in views
-        ]
-        return {"target": ops.stack(targets, axis=0)}
+        return {"target": self.target_projections(views)}
 
     def head_outputs(self, views, features, prepared, training):
         q = [self.predictor(self.projector(h, training=training), training=training)
@@ -66,16 +61,8 @@ class BYOL(SSLModel):
         loss = objectives.byol_loss(outputs["online"], outputs["target"])
         return {"loss": loss, "tau": self.tau()}
 
-    def tau(self):
-        return target_lib.tau_schedule(self.optimizer.iterations, self.total_steps, self.tau_base)
-
     def after_apply(self):
-        tau = target_lib.tau_schedule(self.optimizer.iterations - 1, self.total_steps, self.tau_base)
-        target_lib.ema_update(
-            self.target_encoder.variables + self.target_projector.variables,
-            self.encoder.variables + self.projector.variables,
-            tau,
-        )
+        self.update_target()
 
     def get_config(self):
         return {

@@ -21,7 +21,7 @@ from sslhsic_tf.models import heads
 @keras.saving.register_keras_serializable(package="sslhsic_tf")
 @register("ssl_hsic")
 @register("ssl_hsic_no_target", use_target=False)
-class SSLHSIC(SSLModel):
+class SSLHSIC(target_lib.EmaTarget, SSLModel):
     """SSL-HSIC training model.
 
     Args (besides `SSLModel`'s):
@@ -100,8 +100,7 @@ class SSLHSIC(SSLModel):
             self.predictor = heads.byol_predictor(hidden_dim=self.predictor_hidden, output_dim=d,
                                               name="predictor")
             self.predictor.build((None, d))
-            self.target_encoder = target_lib.clone_frozen(self.encoder)
-            self.target_projector = target_lib.clone_frozen(self.projector, (None, f))
+            self.build_target()
         self.log_bandwidth = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(math.log(self.initial_bandwidth)),
@@ -121,12 +120,8 @@ class SSLHSIC(SSLModel):
     def prepare(self, views, seed):
         if not self.use_target:
             return {}
-        targets = [
-            self.target_projector(self.target_encoder(v, training=True), training=True)
-            for v in views
-        ]
-        # Target of view p is paired with the online prediction of the other views.
-        return {"target": ops.stack(targets[::-1], axis=0)}
+        # Listed in reverse, [t(v2), t(v1)], as the reference orders the M = 4 lists.
+        return {"target": ops.flip(self.target_projections(views), axis=0)}
 
     def head_outputs(self, views, features, prepared, training):
         z = [self.projector(h, training=training) for h in features]
@@ -174,20 +169,9 @@ class SSLHSIC(SSLModel):
         )
         return {"bandwidth_loss": -j}
 
-    def tau(self):
-        return target_lib.tau_schedule(self.optimizer.iterations, self.total_steps, self.tau_base)
-
     def after_apply(self):
         if self.use_target:
-            # iterations was incremented by apply(): the decay of the step just taken.
-            tau = target_lib.tau_schedule(
-                self.optimizer.iterations - 1, self.total_steps, self.tau_base
-            )
-            target_lib.ema_update(
-                self.target_encoder.variables + self.target_projector.variables,
-                self.encoder.variables + self.projector.variables,
-                tau,
-            )
+            self.update_target()
 
     def get_config(self):
         return {

@@ -65,3 +65,31 @@ def ema_update(target_variables, online_variables, tau):
     for t, o in zip(target_variables, online_variables):
         tau_t = ops.cast(tau, t.dtype)
         t.assign(tau_t * t + (1.0 - tau_t) * ops.cast(o, t.dtype))
+
+
+class EmaTarget:
+    """Mixin of the methods with a BYOL-style target network (BYOL, SSL-HSIC with target).
+
+    Expects `encoder`, `projector`, `tau_base`, `total_steps` on the model; `build_target()` makes
+    `target_encoder` and `target_projector` (attributes of the model, so Keras saves them).
+    """
+
+    def build_target(self):
+        self.target_encoder = clone_frozen(self.encoder)
+        self.target_projector = clone_frozen(self.projector, (None, self.feature_dim))
+
+    def target_projections(self, views):
+        """The target's projection of every view, `[V, b, D]` (BN in training mode, no gradient)."""
+        return ops.stack(
+            [self.target_projector(self.target_encoder(v, training=True), training=True)
+             for v in views], axis=0)
+
+    def tau(self):
+        """τ of the current step."""
+        return tau_schedule(self.optimizer.iterations, self.total_steps, self.tau_base)
+
+    def update_target(self):
+        """EMA step; called after apply(), which has incremented the step counter."""
+        tau = tau_schedule(self.optimizer.iterations - 1, self.total_steps, self.tau_base)
+        ema_update(self.target_encoder.variables + self.target_projector.variables,
+                   self.encoder.variables + self.projector.variables, tau)
