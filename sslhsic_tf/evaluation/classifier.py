@@ -9,14 +9,20 @@ import contextlib
 import inspect
 import json
 import math
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 from keras import ops
 
-from sslhsic_tf.evaluation._checks import check_positive_float, check_positive_int
+from sslhsic_tf.evaluation._checks import (
+    check_positive_float,
+    check_positive_int,
+    resolve_num_classes,
+)
 from sslhsic_tf.evaluation.features import pad_batch
-from sslhsic_tf.evaluation.inputs import iterate_batches, num_batches
+from sslhsic_tf.evaluation.inputs import batch_size_of, collect_labels, iterate_batches, num_batches
+from sslhsic_tf.evaluation.transforms import resolve_for_data
 from sslhsic_tf.evaluation.metrics import topk_accuracies
 from sslhsic_tf.utils.random import stateless_seed
 
@@ -169,3 +175,26 @@ def evaluate_classifier(model, data, batch_size=256, transform=None, name="test_
     if labels.max() >= logits.shape[1]:
         raise ValueError(f"`{name}` has label {int(labels.max())} but the classifier has {logits.shape[1]} classes")
     return topk_accuracies(logits, labels)
+
+
+def supervised_setup(train_data, test_data, *, num_classes, batch_size, epochs, train_transform,
+                     test_transform, eval_config, learning_rate, base_learning_rate):
+    """What the SGD probe and fine-tuning share: transforms, labels, C, batch, lr, steps.
+
+    The learning rate is `learning_rate`, or `base_learning_rate * batch / 256`.
+    """
+    train_transform, test_transform = resolve_for_data(
+        train_transform, test_transform, eval_config, train_data, batch_size
+    )
+    train_labels = collect_labels(train_data, "train_data")
+    test_labels = collect_labels(test_data, "test_data")
+    num_classes = resolve_num_classes(num_classes, train_labels=train_labels, test_labels=test_labels)
+    batch = batch_size_of(train_data, "train_data", batch_size)
+    if learning_rate is None:
+        learning_rate = check_positive_float(base_learning_rate, "base_learning_rate") * batch / 256
+    return SimpleNamespace(
+        train_transform=train_transform, test_transform=test_transform,
+        train_labels=train_labels, test_labels=test_labels, num_classes=num_classes, batch=batch,
+        learning_rate=learning_rate,
+        total_steps=epochs * num_batches(train_data, "train_data", batch_size),
+    )

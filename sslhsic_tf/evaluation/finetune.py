@@ -11,8 +11,9 @@ low enough for them to follow the changing weights (the library's BatchNorm uses
 
 import keras
 
-from sslhsic_tf.evaluation._checks import check_positive_float, check_positive_int, resolve_num_classes
+from sslhsic_tf.evaluation._checks import check_positive_float, check_positive_int
 from sslhsic_tf.evaluation.classifier import (
+    supervised_setup,
     EncoderClassifier,
     copy_model,
     evaluate_classifier,
@@ -21,8 +22,7 @@ from sslhsic_tf.evaluation.classifier import (
     train_classifier,
 )
 from sslhsic_tf.evaluation.features import transform_name
-from sslhsic_tf.evaluation.inputs import batch_size_of, collect_labels, iterate_batches, num_batches
-from sslhsic_tf.evaluation.transforms import resolve_for_data
+from sslhsic_tf.evaluation.inputs import iterate_batches
 
 
 def _optimizer(optimizer, learning_rate, schedule, total_steps, momentum, nesterov, weight_decay):
@@ -89,16 +89,14 @@ def finetune_evaluate(
       "top1", "top5"}`, and the model if `return_model`.
     """
     epochs = check_positive_int(epochs, "epochs")
-    train_transform, test_transform = resolve_for_data(
-        train_transform, test_transform, eval_config, train_data, batch_size
+    setup = supervised_setup(
+        train_data, test_data, num_classes=num_classes, batch_size=batch_size, epochs=epochs,
+        train_transform=train_transform, test_transform=test_transform, eval_config=eval_config,
+        learning_rate=learning_rate, base_learning_rate=base_learning_rate,
     )
-    train_labels = collect_labels(train_data, "train_data")
-    test_labels = collect_labels(test_data, "test_data")
-    num_classes = resolve_num_classes(num_classes, train_labels=train_labels, test_labels=test_labels)
-    batch = batch_size_of(train_data, "train_data", batch_size)
-    if learning_rate is None:
-        learning_rate = check_positive_float(base_learning_rate, "base_learning_rate") * batch / 256
-    total_steps = epochs * num_batches(train_data, "train_data", batch_size)
+    train_transform, test_transform = setup.train_transform, setup.test_transform
+    train_labels, test_labels, num_classes = setup.train_labels, setup.test_labels, setup.num_classes
+    batch, learning_rate, total_steps = setup.batch, setup.learning_rate, setup.total_steps
     optimizer = _optimizer(optimizer, learning_rate, schedule, total_steps, momentum, nesterov, weight_decay)
 
     if copy_encoder:

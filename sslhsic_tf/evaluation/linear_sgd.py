@@ -10,8 +10,9 @@ the last iterate is reported alongside.
 
 import keras
 
-from sslhsic_tf.evaluation._checks import check_positive_float, check_positive_int, resolve_num_classes
+from sslhsic_tf.evaluation._checks import check_positive_float, check_positive_int
 from sslhsic_tf.evaluation.classifier import (
+    supervised_setup,
     EncoderClassifier,
     evaluate_classifier,
     frozen,
@@ -19,8 +20,6 @@ from sslhsic_tf.evaluation.classifier import (
     train_classifier,
 )
 from sslhsic_tf.evaluation.features import transform_name
-from sslhsic_tf.evaluation.inputs import batch_size_of, collect_labels, num_batches
-from sslhsic_tf.evaluation.transforms import resolve_for_data
 
 
 def linear_sgd_evaluate(
@@ -77,16 +76,14 @@ def linear_sgd_evaluate(
         ema_decay = check_positive_float(ema_decay, "ema_decay")
         if ema_decay >= 1:
             raise ValueError(f"`ema_decay` must be in (0, 1) or None; got {ema_decay}")
-    train_transform, test_transform = resolve_for_data(
-        train_transform, test_transform, eval_config, train_data, batch_size
+    setup = supervised_setup(
+        train_data, test_data, num_classes=num_classes, batch_size=batch_size, epochs=epochs,
+        train_transform=train_transform, test_transform=test_transform, eval_config=eval_config,
+        learning_rate=learning_rate, base_learning_rate=base_learning_rate,
     )
-    train_labels = collect_labels(train_data, "train_data")
-    test_labels = collect_labels(test_data, "test_data")
-    num_classes = resolve_num_classes(num_classes, train_labels=train_labels, test_labels=test_labels)
-    batch = batch_size_of(train_data, "train_data", batch_size)
-    if learning_rate is None:
-        learning_rate = check_positive_float(base_learning_rate, "base_learning_rate") * batch / 256
-    total_steps = epochs * num_batches(train_data, "train_data", batch_size)
+    train_transform, test_transform = setup.train_transform, setup.test_transform
+    train_labels, test_labels, num_classes = setup.train_labels, setup.test_labels, setup.num_classes
+    batch, learning_rate, total_steps = setup.batch, setup.learning_rate, setup.total_steps
 
     model = EncoderClassifier(encoder, num_classes, freeze_encoder=True, name="linear_probe")
     with frozen(encoder):
