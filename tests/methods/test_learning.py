@@ -1,0 +1,64 @@
+"""A few hundred steps on real CIFAR-10 images learn something a random encoder does not have.
+
+SSL-HSIC with its target network on the original-pixel CIFAR-10 subset in ../shared/data
+(8,068 train / 1,017 test images), a ResNet-18 at 1/8 width on CPU: the loss falls and the kNN
+accuracy of the learned encoder rises clearly above that of a randomly initialised encoder of the
+same architecture (the same evaluation protocol for both).
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from sslhsic_tf import data, evaluation, methods, models
+
+STEPS, BATCH = 300, 128
+
+
+class _Losses(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.losses = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append((float(logs["loss"]), float(logs["hsic_zy"])))
+
+
+def _knn_top1(encoder, train, test):
+    train_f, train_l = evaluation.extract_features(encoder, data.eval_dataset(train, "cifar10"))
+    test_f, test_l = evaluation.extract_features(encoder, data.eval_dataset(test, "cifar10"))
+    return evaluation.knn_evaluate(train_f, train_l, test_f, test_l, ks=(20,))[0]["top1"]
+
+
+@pytest.mark.slow
+def test_ssl_hsic_learns_on_real_cifar10(shared_data):
+    path = str(shared_data / "cifar10" / "cifar10_lossless_subset.npz")
+    train = data.cifar10_lossless(path, "train")
+    test = data.cifar10_lossless(path, "test")
+
+    keras.utils.set_random_seed(1)
+    random_encoder = models.resnet(18, 0.125, cifar_stem=True)
+    keras.utils.set_random_seed(0)
+    encoder = models.resnet(18, 0.125, cifar_stem=True)
+    model = methods.create(
+        "ssl_hsic", encoder, total_steps=STEPS, batch_size=BATCH, num_classes=10,
+        projector_hidden=512, projection_dim=64, predictor_hidden=512,
+        bandwidth_learning_rate=1e-2,  # a short run: the bandwidth must move (objectives.md)
+        optimizer_config={"base_learning_rate": 1.0, "trust_coefficient": 0.02,
+                          "weight_decay": 1e-5},
+    )
+    model.compile()
+    record = _Losses()
+    model.fit(data.pretrain_dataset(train, "cifar10", BATCH, seed=0), steps_per_epoch=STEPS,
+              epochs=1, verbose=0, callbacks=[record])
+
+    # The loss falls, and not by collapsing: HSIC(Z, Y), the dependence on image identity,
+    # rises well above its collapse/independence level 1/(M - 1) = 1/3.
+    losses = np.array(record.losses)
+    assert np.isfinite(losses).all()
+    first, last = losses[:30].mean(axis=0), losses[-30:].mean(axis=0)
+    assert last[0] < first[0] - 0.01, (first, last)
+    assert last[1] > first[1] + 0.03, (first, last)
+
+    learned, random = _knn_top1(encoder, train, test), _knn_top1(random_encoder, train, test)
+    assert learned > random + 0.05, (learned, random)  # measured: 34.7% vs 23.6%
