@@ -443,7 +443,7 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
 
     if evaluate and eval_test is not None and num_classes:
         results.update(_evaluate(config, final, eval_train, eval_test, num_classes, workdir))
-    _plots(workdir, final, eval_test)
+    _plots(workdir, final, eval_test, class_names=train.class_names, interval=interval)
     results["seconds"] = round(time.time() - t0, 1)
     write_json_atomic(os.path.join(workdir, "results.json"), results)
     return results
@@ -487,17 +487,19 @@ def _headline(report, prefix):
     return out
 
 
-def _plots(workdir, encoder, test):
+def _plots(workdir, encoder, test, class_names=None, interval=None):
     from sslhsic_tf import evaluation
     from sslhsic_tf.training import plots
 
     log_path = os.path.join(workdir, "train_log.csv")
     try:
         if os.path.exists(log_path):
-            plots.plot_training_curves(log_path, os.path.join(workdir, "training_curves.png"))
+            plots.plot_training_curves(
+                log_path, os.path.join(workdir, "training_curves.png"),
+                xlabel=f"checkpoint interval ({interval} steps)" if interval else "epoch")
         if test is not None:
             features, labels = evaluation.extract_features(encoder, test)
             plots.plot_embedding(features, labels, os.path.join(workdir, "embedding_pca.png"),
-                                 method="pca", max_points=2000)
+                                 method="pca", max_points=2000, class_names=class_names)
     except Exception as e:  # plots must never lose a finished run
         log.warning("plotting failed: %s", e)

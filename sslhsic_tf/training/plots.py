@@ -126,7 +126,7 @@ def _save(figure, path):
     return path
 
 
-def plot_training_curves(history, path, title=None):
+def plot_training_curves(history, path, title=None, xlabel="epoch"):
     """Writes a PNG grid of training curves and returns `path`.
 
     One panel for the loss, one per other logged quantity (the objective's parts), one for
@@ -156,7 +156,7 @@ def plot_training_curves(history, path, title=None):
         ):
             axis.set_yscale("log")
         axis.set_title(name)
-        axis.set_xlabel("epoch")
+        axis.set_xlabel(xlabel)
         axis.grid(alpha=0.3)
         if len(members) > 1 or name in ("accuracy (kNN / probe)", "learning rate"):
             axis.legend(fontsize=8)
