@@ -57,19 +57,27 @@ def logistic_loss_and_grad(params, features, one_hot, l2):
     Args:
       params: `[F * C + C]`.
       features: `[N, F]`.
-      one_hot: `[N, C]` one-hot labels.
+      one_hot: `[N, C]` one-hot labels, or `[N]` integer labels (faster: no dense products).
       l2: regularisation strength on W.
     """
     num, dim = features.shape
-    classes = one_hot.shape[1]
-    weights = params[: dim * classes].reshape(dim, classes)
+    weights = params[: dim * (params.shape[0] // (dim + 1))].reshape(dim, -1)
+    classes = weights.shape[1]
     bias = params[dim * classes:]
     logits = features @ weights + bias
     logits -= logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    log_probs = logits - log_norm
-    loss = -np.sum(one_hot * log_probs) / num + 0.5 * l2 * np.sum(weights * weights)
-    residual = (np.exp(log_probs) - one_hot) / num  # [N, C]
+    probs = np.exp(logits)  # one exp: reused for the normaliser and the softmax
+    norm = probs.sum(axis=1, keepdims=True)
+    probs /= norm
+    if one_hot.ndim == 1:
+        rows = np.arange(num)
+        picked = logits[rows, one_hot]
+        probs[rows, one_hot] -= 1.0
+    else:
+        picked = np.sum(one_hot * logits, axis=1)
+        probs -= one_hot
+    loss = float(np.mean(np.log(norm[:, 0]) - picked)) + 0.5 * l2 * float(np.sum(weights * weights))
+    residual = probs / num  # softmax - one-hot, [N, C]
     grad_w = features.T @ residual + l2 * weights
     grad_b = residual.sum(axis=0)
     return loss, np.concatenate([grad_w.ravel(), grad_b])
@@ -117,7 +125,6 @@ def fit_logistic_regression(
         mean = np.zeros(features.shape[1], features.dtype)
         scale = np.ones(features.shape[1], features.dtype)
     inputs = (features - mean) / scale
-    one_hot = np.eye(num_classes, dtype=features.dtype)[labels]
     size = features.shape[1] * num_classes + num_classes
     if initial is not None:
         start = np.concatenate([initial.weights.ravel(), initial.bias]).astype(np.float64)
@@ -127,7 +134,7 @@ def fit_logistic_regression(
         start = np.zeros(size, np.float64)
 
     def objective(params):
-        loss, grad = logistic_loss_and_grad(params.astype(features.dtype), inputs, one_hot, l2)
+        loss, grad = logistic_loss_and_grad(params.astype(features.dtype), inputs, labels, l2)
         return float(loss), grad.astype(np.float64)
 
     result = scipy.optimize.minimize(

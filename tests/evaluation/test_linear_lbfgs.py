@@ -127,3 +127,13 @@ def test_bad_input():
         args.update(kwargs)
         with pytest.raises(error, match=match):
             linear_lbfgs_evaluate(**args)
+
+
+def test_integer_labels_give_the_one_hot_loss_and_gradient():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(40, 5)), rng.integers(0, 4, 40)
+    params = rng.normal(size=5 * 4 + 4)
+    loss_a, grad_a = logistic_loss_and_grad(params, x, np.eye(4)[y], 0.2)
+    loss_b, grad_b = logistic_loss_and_grad(params, x, y, 0.2)
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-12)
+    np.testing.assert_allclose(grad_a, grad_b, rtol=1e-10, atol=1e-14)
