@@ -13,7 +13,8 @@ per-replica batch):
 3. *Apply*: one `PartitionedOptimizer` routes each gradient to its sub-optimizer (LARS or Adam
    for the networks, Adam for the bandwidth, the probe's own optimizer); stop-gradients keep the
    three objectives' gradients apart.
-4. *After*: EMA updates (`SSLModel.after_apply`).
+4. *After*: EMA updates (`SSLModel.after_step`: the method's `after_apply`, then the optional
+   evaluation EMA of the encoder, `eval_ema_decay`).
 
 Subclasses implement `build_heads`, `head_outputs` and `objective` (and optionally `prepare`,
 `auxiliary_losses`, `after_apply`); see `simclr.py` for the shortest one. The TensorFlow step is
@@ -83,6 +84,9 @@ class SSLModel(keras.Model):
         grayscale, blur, solarize) then runs inside the step, on the accelerator, for batches
         from a pipeline built with `pixel_stage="device"`.
       optimizer_config: dict overriding the method's default optimizer (see `default_optimizer`).
+      probe_learning_rate: the online probe's Adam learning rate.
+      eval_ema_decay: None, or the decay of an EMA copy of the online encoder that is evaluated
+        and exported instead of it (the SSL-HSIC reference uses 0.999 over long runs).
     """
 
     #: Names of the extra metrics a method logs (besides the ones the base logs).
@@ -111,6 +115,7 @@ class SSLModel(keras.Model):
         device_augment=None,
         optimizer_config=None,
         probe_learning_rate=1e-3,
+        eval_ema_decay=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -142,8 +147,15 @@ class SSLModel(keras.Model):
             )
         self.optimizer_config = {**self.optimizer_defaults, **(optimizer_config or {})}
         self.probe_learning_rate = float(probe_learning_rate)
+        if eval_ema_decay is not None and not 0.0 < eval_ema_decay < 1.0:
+            raise ValueError(f"eval_ema_decay must be None or in (0, 1); got {eval_ema_decay}")
+        self.eval_ema_decay = None if eval_ema_decay is None else float(eval_ema_decay)
 
         self.build_heads()
+        if self.eval_ema_decay is not None:
+            from sslhsic_tf.methods import target
+
+            self.eval_encoder = target.clone_frozen(self.encoder)
         if self.num_classes is not None:
             from sslhsic_tf.models import heads
 
@@ -195,8 +207,17 @@ class SSLModel(keras.Model):
         return self.encoder(images, training=training)
 
     def export_encoder(self):
-        """The encoder to evaluate and export."""
-        return self.encoder
+        """The encoder to evaluate and export (its EMA copy with `eval_ema_decay`)."""
+        return self.encoder if self.eval_ema_decay is None else self.eval_encoder
+
+    def after_step(self):
+        """Everything after the optimizer step: the method's `after_apply`, the evaluation EMA."""
+        self.after_apply()
+        if self.eval_ema_decay is not None:
+            from sslhsic_tf.methods import target
+
+            target.ema_update(self.eval_encoder.variables, self.encoder.variables,
+                              self.eval_ema_decay)
 
     # ------------------------------------------------------------------------- compile
     def default_optimizer(self):
@@ -420,7 +441,7 @@ class SSLModel(keras.Model):
         grads = tape.gradient(scaled, variables)
         grads = distribute.clip_global_gradients(grads, self._clipping_groups(variables))
         self.optimizer.apply(grads, variables)
-        self.after_apply()
+        self.after_step()
         logs = self._update_trackers(terms)
         if _multi_worker(tf.distribute.get_strategy()):
             # Keras reduces step outputs with strategy.reduce("MEAN", v, axis=0) under
@@ -479,6 +500,7 @@ class SSLModel(keras.Model):
             "device_augment": self.device_augment,
             "optimizer_config": self.optimizer_config,
             "probe_learning_rate": self.probe_learning_rate,
+            "eval_ema_decay": self.eval_ema_decay,
         }
 
     @classmethod

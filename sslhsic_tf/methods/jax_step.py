@@ -2,7 +2,7 @@
 
 Keras' JAX trainer jits `train_step(state, data)` with
 `state = (trainable, non_trainable, optimizer, metrics)` variable values. This runs exactly the
-code of the TensorFlow step (`_prepare`, `_step_losses`, `after_apply`, `_update_trackers`) inside
+code of the TensorFlow step (`_prepare`, `_step_losses`, `after_step`, `_update_trackers`) inside
 `keras.StatelessScope`s that map every variable to its value in `state` and collect the
 assignments (BatchNorm statistics, EMA targets, metrics), so the method logic is written once:
 
@@ -73,7 +73,7 @@ def train_step(model, state, data):
     with keras.StatelessScope(
         state_mapping=_mapping(model, trainable, non_trainable, optimizer_values, metric_values)
     ) as scope:
-        model.after_apply()
+        model.after_step()
         logs = model._update_trackers(terms)
     non_trainable = _collect(scope, model.non_trainable_variables, non_trainable)
     metric_values = _collect(scope, model.metrics_variables, metric_values)

@@ -157,3 +157,17 @@ def test_bad_batches_get_clear_errors():
         methods.create("byol", tiny_encoder())
     with pytest.raises(ValueError, match="do not pass loss= to compile"):
         model.compile(loss="mse")
+
+
+def test_eval_ema_copy_is_evaluated_and_exported():
+    model = _model("simclr", eval_ema_decay=0.9, optimizer_config={"warmup_fraction": 0})
+    model.compile()
+    start = [v.numpy() for v in model.encoder.weights]
+    assert model.export_encoder() is model.eval_encoder
+    assert not any(v.trainable for v in model.eval_encoder.weights)
+    model.fit(_ds(random_batch(8), 1), epochs=1, verbose=0)
+    for v_e, v0, v_o in zip(model.eval_encoder.weights, start, model.encoder.weights):
+        np.testing.assert_allclose(v_e.numpy(), 0.9 * v0 + 0.1 * v_o.numpy(), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(model.encoder.weights[0].numpy(), start[0])
+    with pytest.raises(ValueError, match=r"eval_ema_decay must be None or in \(0, 1\)"):
+        _model("simclr", eval_ema_decay=1.0)
