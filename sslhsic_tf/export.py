@@ -38,6 +38,8 @@ def _read_json(path, what):
 
 def evaluation_figures(results):
     """Zoo evaluation figures (metric, value, protocol) from a run's results.json."""
+    from sslhsic_tf import data
+
     figures = []
     for record in results.get("evaluation", []):
         protocol = record["protocol"]
@@ -51,13 +53,13 @@ def evaluation_figures(results):
         for metric in ("top1", "top5"):
             if record.get(metric) is not None:
                 figures.append({"metric": metric, "value": float(record[metric]), "protocol": text,
-                                "dataset": results["data"].get("test") or ""})
+                                "dataset": data.describe_spec(results["data"].get("test")) or ""})
     return figures
 
 
 def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=None, overwrite=False):
     """Exports the encoder of the run in `workdir`; returns the export folder (and zoo info)."""
-    from sslhsic_tf import serving
+    from sslhsic_tf import data, serving
     from sslhsic_tf import zoo as zoo_lib
 
     workdir = os.path.abspath(workdir)
@@ -81,7 +83,8 @@ def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=Non
     model = serving.load_keras(model_path, compile=False)
     encoder = model.export_encoder()
     image_size = config["data"]["image_size"]
-    meta = {"method": config["method"], "workdir": workdir, "train_data": config["data"]["train"]}
+    meta = {"method": config["method"], "run": os.path.basename(workdir),
+            "train_data": data.describe_spec(config["data"]["train"])}
     if fmt == "hub":
         serving.export_hub(encoder, path, image_size=image_size, overwrite=overwrite, metadata=meta)
     else:
@@ -99,7 +102,8 @@ def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=Non
                       if not config["data"]["train"].startswith("demo") else "cifar10 (demo subset)",
                       "epochs": max(1, int(round(results["epochs"]))),
                       "steps": results["total_steps"], "batch_size": results["batch_size"],
-                      "views": config["data"]["views"], "source": config["data"]["train"]},
+                      "views": config["data"]["views"],
+                      "source": data.describe_spec(config["data"]["train"])},
             evaluation=evaluation_figures(results),
         )
     return out

@@ -39,6 +39,7 @@ from sslhsic_tf.data.sources import (
     cifar10_archive,
     cifar10_lossless,
     demo,
+    describe_spec,
     fashion_mnist,
     from_arrays,
     from_dataset,

@@ -435,7 +435,7 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
             serving.export_hub(
                 final, export_path, image_size=config.data.image_size, overwrite=overwrite,
                 metadata={"method": config.method, "total_steps": total_steps,
-                          "train_data": config.data.train},
+                          "train_data": data.describe_spec(config.data.train)},
             )
         results["export_path"] = export_path
     else:

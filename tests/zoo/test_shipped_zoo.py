@@ -1,0 +1,55 @@
+"""The zoo that ships in exports/: every entry verifies, loads without the training code, honours
+its input contract, and its encoder carries a learned representation (kNN on the embedded CIFAR-10
+subset well above a random encoder's ~25%)."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sslhsic_tf import data, evaluation, zoo
+
+NAMES = zoo.list()
+
+
+def test_the_zoo_has_a_real_cifar10_entry():
+    assert "ssl_hsic_resnet18x0.25_cifar10" in NAMES
+    info = zoo.info("ssl_hsic_resnet18x0.25_cifar10")
+    assert info["method"] == "ssl_hsic" and info["feature_dim"] == 128
+    assert info["input_shape"] == [32, 32, 3]
+    figures = {(f["metric"], f["protocol"].split(",")[0]): f["value"] for f in info["evaluation"]}
+    assert figures[("top1", "linear probe")] > 0.35 and figures[("top1", "kNN")] > 0.3
+    assert all(f["protocol"] for f in info["evaluation"])
+    # The manifest is portable: no machine-local paths.
+    assert "/work/" not in json.dumps(info["training"]) + json.dumps(info["evaluation"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_entry_verifies_loads_and_embeds(name):
+    info = zoo.info(name)
+    zoo.verify(name)  # every file's size and sha256
+    encoder = zoo.load(name)
+    size = info["input_shape"][0]
+    images = tf.random.uniform((3, size, size, 3))
+    out = encoder(images, training=False)
+    assert out.shape == (3, info["feature_dim"])
+    served = encoder.signatures["serving_default"](images=images)["features"]
+    np.testing.assert_allclose(served.numpy(), out.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected float32 RGB"):
+        encoder(tf.random.uniform((3, size + 1, size, 3)), training=False)
+
+
+def test_cifar10_entry_features_are_learned():
+    encoder = zoo.load("ssl_hsic_resnet18x0.25_cifar10")
+
+    def features(source):
+        out, labels = [], []
+        for x, y in data.eval_dataset(source, "cifar10", 500):
+            out.append(encoder(x, training=False).numpy())
+            labels.append(y.numpy())
+        return np.concatenate(out), np.concatenate(labels)
+
+    (train_f, train_l), (test_f, test_l) = features(data.demo("train")), features(data.demo("test"))
+    top1 = evaluation.knn_evaluate(train_f, train_l, test_f, test_l, ks=(20,))[0]["top1"]
+    assert top1 > 0.30, top1  # measured 32.4%; a random encoder of this shape: ~25%
