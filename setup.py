@@ -21,7 +21,7 @@ setup(
     # `configs/` (the presets) ships inside the package as `sslhsic_tf.configs`.
     packages=find_packages(include=["sslhsic_tf", "sslhsic_tf.*"]) + ["sslhsic_tf.configs"],
     package_dir={"sslhsic_tf.configs": "configs"},
-    package_data={"sslhsic_tf.data": ["demo/*"]},
+    package_data={"sslhsic_tf.data": ["demo_data/*"]},
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.16",

@@ -42,7 +42,7 @@ FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-DEMO_DIR = pathlib.Path(__file__).resolve().parent / "demo"
+DEMO_DIR = pathlib.Path(__file__).resolve().parent / "demo_data"
 DEMO_ARCHIVE = DEMO_DIR / "cifar10_demo.tar.gz"
 DEFAULT_MAX_MEMORY_BYTES = 4 << 30
 
@@ -547,7 +547,7 @@ def cifar10_archive(path, split="train", *, index_csv="auto", on_error="raise"):
 
 
 def demo(split="train"):
-    """The embedded CIFAR-10 demo subset (`sslhsic_tf/data/demo/`, see its README.md):
+    """The embedded CIFAR-10 demo subset (`sslhsic_tf/data/demo_data/`, see its README.md):
     5,000 train / 1,000 test images, class-balanced, original JPEG bytes from the archive."""
     _check_split(split, ("train", "test"), "demo")
     path = _check_path(DEMO_ARCHIVE, "demo archive")

@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from sslhsic_tf.data import sources
-from sslhsic_tf.data.demo import make_demo_data
+from sslhsic_tf.data.demo_data import make_demo_data
 
 
 def test_demo_contents():

@@ -9,8 +9,8 @@ re-running this script on the same inputs gives the same tar (checked by the tes
 the same zlib, the same sha256.
 
 Usage:
-  python -m sslhsic_tf.data.demo.make_demo_data --shared ../shared/data/cifar10 \
-      [--out sslhsic_tf/data/demo/cifar10_demo.tar.gz]
+  python -m sslhsic_tf.data.demo_data.make_demo_data --shared ../shared/data/cifar10 \
+      [--out sslhsic_tf/data/demo_data/cifar10_demo.tar.gz]
 """
 
 import argparse
