@@ -6,8 +6,15 @@ import re
 
 import numpy as np
 
+from sslhsic_tf import data
 from sslhsic_tf.data import sources
 from sslhsic_tf.data.demo_data import make_demo_data
+
+
+def test_importing_the_demo_maker_leaves_data_demo_a_function():
+    # The data folder is a package (its maker is importable); it must not share the name of
+    # `data.demo()`, which an import of the package would overwrite for the whole process.
+    assert callable(data.demo) and data.demo is sources.demo
 
 
 def test_demo_contents():
