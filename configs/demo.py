@@ -1,7 +1,7 @@
 """The CPU demo (the default of `python -m sslhsic_tf.pretrain`): SSL-HSIC with a target network
 on the embedded CIFAR-10 subset (5,000 train / 1,000 test images), a quarter-width ResNet-18,
-learned IMQ bandwidth, about 6 minutes of training on 2 cores, then kNN and linear probe against
-a random encoder, and export."""
+learned IMQ bandwidth. About 4 minutes of training on 2 idle cores (5 in all), then kNN and
+linear probe against a random encoder, and export."""
 
 from sslhsic_tf.configs import common
 
