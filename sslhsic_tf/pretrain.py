@@ -1,8 +1,8 @@
 r"""Self-supervised pretraining from a config file.
 
   python -m sslhsic_tf.pretrain --workdir=runs/demo
-      the main job: SSL-HSIC on the embedded CIFAR-10 subset (configs/demo.py), about 10
-      minutes on a 2-core CPU, then evaluation against a random encoder and export.
+      the main job: SSL-HSIC on the embedded CIFAR-10 subset (configs/demo.py), about 5
+      minutes on an idle 2-core CPU, then evaluation against a random encoder and export.
   python -m sslhsic_tf.pretrain --config=configs/cifar10_ssl_hsic.py --workdir=runs/c10 \
       --config.batch_size=256 --config.optimizer.base_learning_rate=0.3 --strategy=mirrored
   KERAS_BACKEND=jax python -m sslhsic_tf.pretrain ...      the JAX backend (GPUs)
