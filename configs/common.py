@@ -122,6 +122,19 @@ def imagenet(method, **method_kwargs):
     return c
 
 
+
+def ssl_hsic_imagenet(method):
+    """The SSL-HSIC reference recipe on ImageNet (recipes.md), for `ssl_hsic` or
+    `ssl_hsic_no_target`: batch 4096, 1000 epochs, LARS (momentum 0.9, trust 1e-3, weight decay
+    1e-6), lr 0.4 x batch/256 with 10 warmup epochs then cosine, a 0.999 EMA of the encoder for
+    evaluation."""
+    c = imagenet(method)
+    c.epochs = 1000.0
+    c.optimizer.update({"name": "lars", "base_learning_rate": 0.4, "weight_decay": 1e-6,
+                        "trust_coefficient": 1e-3, "warmup_fraction": 10 / 1000})
+    c.method_kwargs.eval_ema_decay = 0.999  # the reference evaluates a 0.999 EMA of the encoder
+    return c
+
 #: TinyImageNet as image folders (train/<wnid>/*.JPEG; val re-arranged into val/<wnid>/).
 TINYIMAGENET_DIR = os.environ.get("TINYIMAGENET_DIR", os.path.expanduser("~/data/tiny-imagenet-200"))
 

@@ -10,10 +10,6 @@ from sslhsic_tf.configs import common
 
 
 def get_config():
-    c = common.imagenet("ssl_hsic_no_target")
-    c.epochs = 1000.0
-    c.optimizer.update({"name": "lars", "base_learning_rate": 0.4, "weight_decay": 1e-6,
-                        "trust_coefficient": 1e-3, "warmup_fraction": 10 / 1000})
-    c.method_kwargs.eval_ema_decay = 0.999  # the reference evaluates a 0.999 EMA of the encoder
+    c = common.ssl_hsic_imagenet("ssl_hsic_no_target")
     c.export.name = "ssl_hsic_no_target_resnet50_imagenet"
     return c
