@@ -69,7 +69,8 @@ def base():
     c = ml_collections.ConfigDict()
     c.method = "ssl_hsic"
     c.method_kwargs = method_kwargs("ssl_hsic")
-    c.model = ml_collections.ConfigDict({"depth": 18, "width_multiplier": 1.0, "cifar_stem": True})
+    c.model = ml_collections.ConfigDict({"depth": 18, "width_multiplier": 1.0, "cifar_stem": True,
+                                         "padding": "same"})
     c.data = ml_collections.ConfigDict({
         "train": "demo:train", "test": "demo:test", "views": "cifar10", "eval": "cifar10",
         "image_size": 32,
@@ -81,6 +82,7 @@ def base():
         {k: config_dict.placeholder(t) for k, t in OPTIMIZER_KEYS.items()})
     c.seed = 0
     c.checkpoint_every_steps = 500
+    c.collapse_patience = 100  # steps at a collapse indicator's collapsed value before a warning
     c.keep_checkpoints = 3
     c.mixed_precision = ""
     c.jit_compile = "auto"

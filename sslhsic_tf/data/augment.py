@@ -31,6 +31,8 @@ import dataclasses
 from typing import Optional, Tuple
 
 _INTERPOLATIONS = ("bicubic", "bilinear")
+#: Colour-jitter semantics (see PixelConfig).
+JITTER_STYLES = ("torchvision", "byol")
 
 
 def _check_prob(name, value):
@@ -106,13 +108,19 @@ class PixelConfig:
     """Pixel part of a view, applied in this order: jitter, grayscale, blur, solarize, clip.
 
     Colour jitter (with probability `jitter_prob`, the four ops in a random order per image,
-    each followed by a clip to [0, 1], as in the BYOL reference):
-      brightness: additive delta ~ U[-brightness, brightness];
-      contrast: factor ~ U[max(0, 1 - contrast), 1 + contrast], about each channel's mean
-        (`tf.image.adjust_contrast`);
-      saturation: factor ~ U[max(0, 1 - saturation), 1 + saturation] on HSV saturation, clipped
-        to [0, 1] (`tf.image.adjust_saturation`);
-      hue: shift ~ U[-hue, hue] of the HSV hue, modulo 1 (`tf.image.adjust_hue`), hue <= 0.5.
+    each followed by a clip to [0, 1]), in one of two styles (`jitter_style`):
+      "torchvision" (torchvision's `ColorJitter`, which the public CIFAR recipes and the ISSL
+      code use), factors f ~ U[max(0, 1 - s), 1 + s] for strength s:
+        brightness: x f;  contrast: x f + (1 - f) mean(luma(x)) (one mean per image);
+        saturation: x f + (1 - f) luma(x) (per pixel);
+      "byol" (the BYOL / SSL-HSIC reference code, `tf.image` semantics):
+        brightness: additive delta ~ U[-brightness, brightness];
+        contrast: x f + (1 - f) mean_c(x) about each channel's mean (`tf.image.adjust_contrast`);
+        saturation: HSV saturation times f, clipped to [0, 1] (`tf.image.adjust_saturation`);
+      hue (both): shift ~ U[-hue, hue] of the HSV hue, modulo 1, hue <= 0.5.
+    The additive brightness is much stronger on dark images than torchvision's factor; on
+    CIFAR-10 it cost SimCLR 8 kNN points in a 3-epoch run (issue 17), so every preset except
+    the BYOL / SSL-HSIC ImageNet pair uses "torchvision".
     grayscale_prob: probability of replacing RGB by luma (0.2989, 0.5870, 0.1140) on 3 channels.
     blur_prob, blur_sigma: Gaussian blur with sigma ~ U[blur_sigma] in output pixels,
       separable, reflect padding.
@@ -132,8 +140,14 @@ class PixelConfig:
     blur_taps: Optional[int] = None
     solarize_prob: float = 0.0
     solarize_threshold: float = 0.5
+    jitter_style: str = "torchvision"
 
     def __post_init__(self):
+        if self.jitter_style not in JITTER_STYLES:
+            raise ValueError(
+                f"PixelConfig.jitter_style must be one of {JITTER_STYLES}, got "
+                f"{self.jitter_style!r}"
+            )
         for name in ("jitter_prob", "grayscale_prob", "blur_prob", "solarize_prob"):
             _check_prob(f"PixelConfig.{name}", getattr(self, name))
         for name in ("brightness", "contrast", "saturation"):
@@ -266,8 +280,8 @@ def byol_views(size=224):
     """The BYOL / SSL-HSIC ImageNet pair (recipes.md), at `size` px."""
     crop = CropConfig(size)
     return (
-        ViewConfig(crop, PixelConfig(blur_prob=1.0, solarize_prob=0.0)),
-        ViewConfig(crop, PixelConfig(blur_prob=0.1, solarize_prob=0.2)),
+        ViewConfig(crop, PixelConfig(blur_prob=1.0, solarize_prob=0.0, jitter_style="byol")),
+        ViewConfig(crop, PixelConfig(blur_prob=0.1, solarize_prob=0.2, jitter_style="byol")),
     )
 
 
@@ -278,6 +292,13 @@ def cifar_views(size=32):
         ViewConfig(crop, PixelConfig(solarize_prob=0.0)),
         ViewConfig(crop, PixelConfig(solarize_prob=0.2)),
     )
+
+
+def cifar_views_symmetric(size=32):
+    """The CIFAR-10 pair without solarize: one pipeline for both crops (solo-learn's CIFAR
+    SimCLR, and the independent PyTorch run of issue 17)."""
+    view = ViewConfig(CropConfig(size), PixelConfig(solarize_prob=0.0))
+    return (view, view)
 
 
 def issl_tinyimagenet_views(size=64, coarse=False):
@@ -322,6 +343,7 @@ def issl_multicrop(
 PRESETS = {
     "byol": byol_views(224),
     "cifar10": cifar_views(32),
+    "cifar10_symmetric": cifar_views_symmetric(32),
     "issl_tinyimagenet": issl_tinyimagenet_views(64),
     "issl_tinyimagenet_coarse": issl_tinyimagenet_views(64, coarse=True),
     "issl_multicrop": issl_multicrop(),

@@ -8,10 +8,12 @@ after the geometric part). Images are float RGB in [0, 1]; computation is float3
 The split lets tf.data draw each image's parameters from that image's own stateless seed
 (`pixel_params_from_uniforms` on per-image uniforms) and apply them after `.batch()`.
 
-Colour formulas follow `tf.image` (the BYOL/SSL-HSIC reference's semantics): contrast about each
-channel's mean, saturation and hue in HSV space. Saturation and hue are computed in closed form
-from max/min of (r, g, b) rather than by a full RGB -> HSV -> RGB round trip; the results equal
-`tf.image.adjust_saturation/adjust_hue` to float32 rounding.
+Two colour-jitter styles (`PixelConfig.jitter_style`): "torchvision" (`ColorJitter`: brightness
+and saturation as blends with black and with the luma, contrast as a blend with the image's mean
+luma) and "byol" (`tf.image`, the BYOL/SSL-HSIC reference's semantics: additive brightness,
+contrast about each channel's mean, saturation in HSV space). HSV saturation and hue are computed
+in closed form from max/min of (r, g, b) rather than by a full RGB -> HSV -> RGB round trip; the
+results equal `tf.image.adjust_saturation/adjust_hue` to float32 rounding.
 
 The random order of the four jitter ops is per image with no per-image loop. Each op is
 followed by a clip, so the ops do not commute; each image's sequence is split at its hue
@@ -27,7 +29,8 @@ from sslhsic_tf.data.augment import resolve_pixel
 from sslhsic_tf.utils import random as srandom
 
 # Per image: [jitter on, brightness, contrast, saturation, hue, 4 order keys, grayscale on,
-# blur on, blur sigma, solarize on].
+# blur on, blur sigma, solarize on]. Brightness is a factor (identity 1) in the torchvision
+# style and a delta (identity 0) in the byol style.
 NUM_PIXEL_UNIFORMS = 13
 LUMA = (0.2989, 0.5870, 0.1140)  # tf.image.rgb_to_grayscale
 
@@ -95,6 +98,25 @@ def _jitter_slot(planes, delta=None, factor=None, saturation=None):
         shift = v * (1.0 - ratio)
         out = tuple(p * scale + (shift + o) for p, o in zip(planes, offsets))
     return _clip01(out)
+
+
+def _torchvision_slot(planes, brightness=None, contrast=None, saturation=None):
+    """One slot of the torchvision-style chain, clip included: per image, brightness `x f`,
+    contrast `x f + (1 - f) mean(luma)`, saturation `x f + (1 - f) luma`; identity factors (1)
+    leave an image unchanged and each image has at most one non-identity factor per slot, so
+    the three combine in one affine pass `x A + B`."""
+    a = 1.0
+    offset = 0.0
+    for factor in (brightness, contrast, saturation):
+        if factor is not None:
+            a = a * _img(factor)
+    if contrast is not None or saturation is not None:
+        gray = _gray(planes)
+        if contrast is not None:
+            offset = offset + (1.0 - _img(contrast)) * ops.mean(gray, axis=(1, 2), keepdims=True)
+        if saturation is not None:
+            offset = offset + (1.0 - _img(saturation)) * gray
+    return _clip01(tuple(p * a + offset for p in planes))
 
 
 def _hue(planes, delta):
@@ -219,8 +241,12 @@ def pixel_params_from_uniforms(u, config):
         lo = max(0.0, 1.0 - strength)
         return ops.where(on, lo + (1.0 + strength - lo) * col, 1.0)
 
+    if config.jitter_style == "torchvision":
+        brightness = factor(config.brightness, u[:, 1])
+    else:
+        brightness = ops.where(on, (2.0 * u[:, 1] - 1.0) * config.brightness, 0.0)
     return {
-        "brightness": ops.where(on, (2.0 * u[:, 1] - 1.0) * config.brightness, 0.0),
+        "brightness": brightness,
         "contrast": factor(config.contrast, u[:, 2]),
         "saturation": factor(config.saturation, u[:, 3]),
         "hue": ops.where(on, (2.0 * u[:, 4] - 1.0) * config.hue, 0.0),
@@ -249,6 +275,13 @@ def _color_jitter(planes, params, config):
 
     def slot(planes, i, active):
         op = ops.where(active, op_order[:, i], -1)
+        if config.jitter_style == "torchvision":
+            return _torchvision_slot(
+                planes,
+                ops.where(op == 0, params["brightness"], 1.0) if config.brightness > 0 else None,
+                ops.where(op == 1, params["contrast"], 1.0) if config.contrast > 0 else None,
+                ops.where(op == 2, params["saturation"], 1.0) if config.saturation > 0 else None,
+            )
         return _jitter_slot(
             planes,
             ops.where(op == 0, params["brightness"], 0.0) if config.brightness > 0 else None,

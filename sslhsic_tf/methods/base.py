@@ -30,6 +30,16 @@ from sslhsic_tf.utils import random as rng
 PROBE_LOSS_WEIGHT = 1.0
 
 
+def _layout_hint(shape):
+    """The likely mistake behind a view that is not [B, H, W, 3], as a hint for the error."""
+    if len(shape) == 4 and shape[1] == 3:
+        return " (channels-first? transpose to [B, H, W, 3]: np.transpose(x, (0, 2, 3, 1)))"
+    if len(shape) == 4 and shape[-1] == 1 or len(shape) == 3:
+        return (" (grayscale? repeat the channel: np.repeat(x, 3, axis=-1) on [B, H, W, 1], "
+                "or x[..., None].repeat(3, -1) on [B, H, W])")
+    return ""
+
+
 def _serialize(obj):
     return keras.saving.serialize_keras_object(obj)
 
@@ -193,6 +203,12 @@ class SSLModel(keras.Model):
     def after_apply(self):
         """State updates after the optimizer step (EMA)."""
 
+    def collapse_indicators(self):
+        """Logged values that sit at a known value when the representation collapses: name ->
+        (collapsed value, tolerance). `repr_std` (the spread of the normalised features) is
+        about 1 for spread features and 0 for a collapse (`training.callbacks.CollapseWarning`)."""
+        return {"repr_std": (0.0, 0.05)}
+
     def sub_optimizers(self):
         """The named optimizers besides the default one: name -> optimizer."""
         return {"probe": keras.optimizers.Adam(self.probe_learning_rate)}
@@ -203,8 +219,20 @@ class SSLModel(keras.Model):
 
     # ------------------------------------------------------------------------ inference
     def call(self, images, training=False):
-        """The online encoder's features `[B, F]`."""
+        """The online encoder's features `[B, F]`: `model.predict(images)` returns them."""
+        if isinstance(images, dict):
+            raise ValueError(
+                "an SSL model is called (and predict()ed) on images [B, H, W, 3] and returns "
+                "the encoder's features; got a batch dict: pass batch['views'][0], or use "
+                "model.export_encoder() for the evaluated encoder"
+            )
         return self.encoder(images, training=training)
+
+    def test_step(self, data):
+        raise ValueError(
+            "SSL models have no evaluate(): measure the encoder with sslhsic_tf.evaluation "
+            "(knn_evaluate, evaluate_encoder) or get its features with model.predict(images)"
+        )
 
     def export_encoder(self):
         """The encoder to evaluate and export (its EMA copy with `eval_ema_decay`)."""
@@ -299,7 +327,8 @@ class SSLModel(keras.Model):
 
     # ----------------------------------------------------------------------- the step
     def _unpack(self, data):
-        if isinstance(data, (list, tuple)) and len(data) == 1:
+        # fit() passes the batch itself; train_on_batch(batch) passes (batch, None, None).
+        if isinstance(data, (list, tuple)) and data and all(d is None for d in data[1:]):
             data = data[0]
         if not isinstance(data, dict) or "views" not in data:
             raise ValueError(
@@ -321,6 +350,7 @@ class SSLModel(keras.Model):
             if len(v.shape) != 4 or v.shape[-1] != 3:
                 raise ValueError(
                     f"views[{p}] must be images [B, H, W, 3]; got shape {tuple(v.shape)}"
+                    + _layout_hint(v.shape)
                 )
             dtype = keras.backend.standardize_dtype(v.dtype)
             if "float" not in dtype:
@@ -348,9 +378,25 @@ class SSLModel(keras.Model):
                 "the views (and label) of a batch must hold the same images: batch sizes "
                 f"{[None if b is None else int(b) for b in sizes]} differ (views then label)"
             )
-        if label is not None and self.probe is not None and keras.backend.backend() == "tensorflow":
-            views = self._check_label_range(views, label)
+        if keras.backend.backend() == "tensorflow":
+            views = self._check_pixel_range(views)
+            if label is not None and self.probe is not None:
+                views = self._check_label_range(views, label)
         return views, label
+
+    def _check_pixel_range(self, views):
+        """TensorFlow: views must be in [0, 1]; 0-255 floats stop the step with the fix."""
+        import tensorflow as tf
+
+        checks = [
+            tf.debugging.assert_less_equal(
+                tf.reduce_max(tf.cast(v, tf.float32)), tf.constant(1.0 + 1e-3), message=(
+                    f"views[{p}] must be float RGB in [0, 1]; got values above 1 (0-255 "
+                    "floats? divide by 255, or pass uint8 images to sslhsic_tf.data pipelines)"))
+            for p, v in enumerate(views)
+        ]
+        with tf.control_dependencies(checks):
+            return tuple(tf.identity(v) for v in views)
 
     def _check_label_range(self, views, label):
         """TensorFlow: the step fails before anything is computed or applied when a label lies

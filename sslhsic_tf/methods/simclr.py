@@ -12,19 +12,28 @@ from sslhsic_tf.models import heads
 @keras.saving.register_keras_serializable(package="sslhsic_tf")
 @register("simclr")
 class SimCLR(SSLModel):
-    """SimCLR training model. Args: temperature (0.1), projector_hidden (2048), projection_dim (128)."""
+    """SimCLR training model.
+
+    Args: temperature (0.1), projector_hidden (2048), projection_dim (128), projector_output_bn
+    (True: SimCLR v2's projector with BatchNorm on its output, `heads.simclr_projector`; False:
+    the BYOL-shaped projector with a bias and no output BatchNorm, `heads.byol_projector`).
+    """
 
     def __init__(self, encoder, *, temperature=0.1, projector_hidden=2048, projection_dim=128,
-                 **kwargs):
+                 projector_output_bn=True, **kwargs):
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0; got {temperature}")
+        if not isinstance(projector_output_bn, bool):
+            raise TypeError(f"projector_output_bn must be a bool; got {projector_output_bn!r}")
+        self.projector_output_bn = projector_output_bn
         self.temperature = float(temperature)
         self.projector_hidden = int(projector_hidden)
         self.projection_dim = int(projection_dim)
         super().__init__(encoder, **kwargs)
 
     def build_heads(self):
-        self.projector = heads.byol_projector(
+        make = heads.simclr_projector if self.projector_output_bn else heads.byol_projector
+        self.projector = make(
             hidden_dim=self.projector_hidden, output_dim=self.projection_dim, name="projector"
         )
         self.projector.build((None, self.feature_dim))
@@ -47,4 +56,5 @@ class SimCLR(SSLModel):
             "temperature": self.temperature,
             "projector_hidden": self.projector_hidden,
             "projection_dim": self.projection_dim,
+            "projector_output_bn": self.projector_output_bn,
         }

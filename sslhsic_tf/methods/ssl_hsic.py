@@ -84,6 +84,7 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
         self.projector_hidden = int(projector_hidden)
         self.projection_dim = int(projection_dim)
         self.predictor_hidden = int(predictor_hidden)
+        self._num_lists = None
         super().__init__(encoder, **kwargs)
         if self.use_target and self.total_steps is None:
             raise ValueError(
@@ -139,7 +140,16 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
     def bandwidth(self):
         return ops.exp(ops.cast(self.log_bandwidth, "float32"))
 
+    def collapse_indicators(self):
+        # HSIC(Z, Y) = 1/(M - 1) exactly when every point maps to one place (objectives.md);
+        # M is known once the step has been traced (4 with a target and 2 crops, else 2).
+        indicators = super().collapse_indicators()
+        if self._num_lists:
+            indicators["hsic_zy"] = (1.0 / (self._num_lists - 1), 2e-3)
+        return indicators
+
     def objective(self, outputs, seed):
+        self._num_lists = int(self._views(outputs).shape[0])
         terms = objectives.ssl_hsic_loss(
             self._views(outputs),
             kernel=self.kernel,

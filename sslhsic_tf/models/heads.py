@@ -203,6 +203,22 @@ def byol_projector(hidden_dim=4096, output_dim=256, name="projector", **kwargs):
     )
 
 
+def simclr_projector(hidden_dim=2048, output_dim=128, name="projector", **kwargs):
+    """SimCLR (v2) projector: Linear D→hidden (no bias) → BN → ReLU → Linear →output (no bias)
+    → BN, the form of lightly's `SimCLRProjectionHead` and solo-learn's CIFAR SimCLR. The
+    output BatchNorm centres each projection dimension over the batch before the cosine."""
+    _check_dim(hidden_dim, "hidden_dim")
+    _check_dim(output_dim, "output_dim")
+    return MLP(
+        [hidden_dim, output_dim],
+        use_bias=False,
+        batch_norm=True,
+        activation=["relu", None],
+        name=name,
+        **kwargs,
+    )
+
+
 def byol_predictor(hidden_dim=4096, output_dim=256, name="predictor", **kwargs):
     """BYOL / SSL-HSIC predictor: same shape as the projector, 256→4096→256."""
     return byol_projector(hidden_dim, output_dim, name=name, **kwargs)

@@ -73,12 +73,19 @@ def resnet_feature_dim(depth, width_multiplier=1):
     return _channels(STAGE_CHANNELS[-1], width_multiplier) * expansion
 
 
-def _conv(filters, kernel_size, strides, name):
+#: Padding of strided layers: "symmetric" pads (k - 1) / 2 on every side, as torchvision and
+#: TF-slim's fixed padding do, so the 3x3 window of output i is centred on input pixel s i, where
+#: the strided 1x1 shortcut samples; "same" is TensorFlow's SAME (0 before, 1 after on even sizes:
+#: the window is centred one pixel after the shortcut's sample).
+PADDINGS = ("symmetric", "same")
+
+
+def _conv_layer(filters, kernel_size, strides, name, padding="same"):
     return keras.layers.Conv2D(
         filters,
         kernel_size,
         strides=strides,
-        padding="same",
+        padding=padding,
         use_bias=False,
         kernel_initializer=keras.initializers.VarianceScaling(
             scale=2.0, mode="fan_out", distribution="untruncated_normal"
@@ -87,28 +94,37 @@ def _conv(filters, kernel_size, strides, name):
     )
 
 
-def _block(x, kind, filters, strides, name, bn, zero_init_residual):
+def _conv(x, filters, kernel_size, strides, name, padding):
+    """A convolution; strided ones with `padding="symmetric"` pad explicitly then run VALID."""
+    if strides == 1 or kernel_size == 1 or padding == "same":
+        return _conv_layer(filters, kernel_size, strides, name)(x)
+    pad = (kernel_size - 1) // 2
+    x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
+    return _conv_layer(filters, kernel_size, strides, name, padding="valid")(x)
+
+
+def _block(x, kind, filters, strides, name, bn, zero_init_residual, padding):
     """One residual block; `filters` is the stage width (before expansion)."""
     out_channels = filters * (BOTTLENECK_EXPANSION if kind == "bottleneck" else 1)
     last_gamma = "zeros" if zero_init_residual else "ones"
     shortcut = x
     if strides != 1 or x.shape[-1] != out_channels:
-        shortcut = _conv(out_channels, 1, strides, f"{name}_proj_conv")(x)
+        shortcut = _conv(x, out_channels, 1, strides, f"{name}_proj_conv", padding)
         shortcut = bn(f"{name}_proj_bn")(shortcut)
     if kind == "basic":
-        y = _conv(filters, 3, strides, f"{name}_conv1")(x)
+        y = _conv(x, filters, 3, strides, f"{name}_conv1", padding)
         y = bn(f"{name}_bn1")(y)
         y = keras.layers.ReLU(name=f"{name}_relu1")(y)
-        y = _conv(filters, 3, 1, f"{name}_conv2")(y)
+        y = _conv(y, filters, 3, 1, f"{name}_conv2", padding)
         y = bn(f"{name}_bn2", gamma_initializer=last_gamma)(y)
     else:
-        y = _conv(filters, 1, 1, f"{name}_conv1")(x)
+        y = _conv(x, filters, 1, 1, f"{name}_conv1", padding)
         y = bn(f"{name}_bn1")(y)
         y = keras.layers.ReLU(name=f"{name}_relu1")(y)
-        y = _conv(filters, 3, strides, f"{name}_conv2")(y)
+        y = _conv(y, filters, 3, strides, f"{name}_conv2", padding)
         y = bn(f"{name}_bn2")(y)
         y = keras.layers.ReLU(name=f"{name}_relu2")(y)
-        y = _conv(out_channels, 1, 1, f"{name}_conv3")(y)
+        y = _conv(y, out_channels, 1, 1, f"{name}_conv3", padding)
         y = bn(f"{name}_bn3", gamma_initializer=last_gamma)(y)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return keras.layers.ReLU(name=f"{name}_out")(y)
@@ -126,6 +142,7 @@ def resnet(
     input_mean=IMAGENET_MEAN,
     input_std=IMAGENET_STD,
     input_shape=(None, None, 3),
+    padding="same",
     name=None,
 ):
     """Builds a ResNet v1 encoder: `[B, H, W, C]` images in [0, 1] -> `[B, F]` float32 features.
@@ -144,6 +161,9 @@ def resnet(
         (the package's encoders all do; the exported input contract is then [0, 1] RGB).
       input_mean, input_std: per-channel statistics (default ImageNet RGB).
       input_shape: `(H, W, C)` of one image, `None` for any size; C must match the statistics.
+      padding: of the strided layers (stem, 3x3 downsampling convolutions, max-pool):
+        "same" (TensorFlow SAME, as the BYOL / SSL-HSIC Haiku code) or "symmetric"
+        ((k - 1) / 2 on every side, as torchvision; see `PADDINGS`).
       name: model name (default `resnet{depth}`, with `_x{w}` and `_cifar` suffixes).
 
     Returns:
@@ -152,6 +172,8 @@ def resnet(
     _check_depth_width(depth, width_multiplier)
     if not isinstance(cifar_stem, bool):
         raise TypeError(f"`cifar_stem` must be a bool, got {cifar_stem!r}")
+    if padding not in PADDINGS:
+        raise ValueError(f"`padding` must be one of {PADDINGS}, got {padding!r}")
     if not isinstance(zero_init_residual, bool):
         raise TypeError(f"`zero_init_residual` must be a bool, got {zero_init_residual!r}")
     try:
@@ -175,19 +197,22 @@ def resnet(
     if normalize_input:
         x = ImageNormalization(input_mean, input_std, name="normalize")(x)
     if cifar_stem:
-        x = _conv(_channels(64, width_multiplier), 3, 1, "stem_conv")(x)
+        x = _conv(x, _channels(64, width_multiplier), 3, 1, "stem_conv", padding)
     else:
-        x = _conv(_channels(64, width_multiplier), 7, 2, "stem_conv")(x)
+        x = _conv(x, _channels(64, width_multiplier), 7, 2, "stem_conv", padding)
     x = bn("stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     if not cifar_stem:
-        x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+        if padding == "symmetric":  # after a ReLU, zero padding equals torchvision's -inf
+            x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
+        x = keras.layers.MaxPooling2D(3, strides=2, padding="valid" if padding == "symmetric"
+                                      else "same", name="stem_pool")(x)
     for stage, (channels, num_blocks) in enumerate(zip(STAGE_CHANNELS, blocks), start=1):
         for block in range(1, num_blocks + 1):
             strides = 2 if stage > 1 and block == 1 else 1
             x = _block(
                 x, kind, _channels(channels, width_multiplier), strides, f"stage{stage}_block{block}", bn,
-                zero_init_residual,
+                zero_init_residual, padding,
             )
     features = keras.layers.GlobalAveragePooling2D(dtype="float32", name="avg_pool")(x)
     return keras.Model(images, features, name=name)

@@ -188,3 +188,54 @@ class KnnMonitor(keras.callbacks.Callback):
         )[0]
         if logs is not None:
             logs["knn_top1"] = record["top1"]
+
+
+class CollapseWarning(keras.callbacks.Callback):
+    """Says in one log line when a collapse indicator stays at its collapsed value.
+
+    The method names its indicators (`SSLModel.collapse_indicators()`: log name -> (collapsed
+    value, tolerance)); every method has `repr_std` (the spread of the normalised features,
+    about 1 when spread, 0 when collapsed), SSL-HSIC adds `hsic_zy` at 1/(M - 1). When an
+    indicator stays within its tolerance of the collapsed value for `patience` consecutive
+    steps, the log says so once (again only after it has left the collapsed value). The step
+    values are recovered from Keras' running epoch means, `v_k = (k + 1) m_k - k m_(k-1)`.
+    """
+
+    def __init__(self, patience=50):
+        super().__init__()
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be an int >= 1 (steps), got {patience!r}")
+        self.patience = patience
+        self.runs = {}  # name -> consecutive collapsed steps
+        self.warned = set()
+        self.warnings = []  # the messages, for results and tests
+        self._means = {}
+        self._step = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._means = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        values = _floats(logs)
+        indicators = getattr(self.model, "collapse_indicators", dict)()
+        for name, (collapsed, tolerance) in indicators.items():
+            if name not in values:
+                continue
+            mean, previous = values[name], self._means.get(name)
+            value = mean if previous is None or batch == 0 else (batch + 1) * mean - batch * previous
+            self._means[name] = mean
+            if abs(value - collapsed) <= tolerance:
+                self.runs[name] = self.runs.get(name, 0) + 1
+            else:
+                self.runs[name] = 0
+                self.warned.discard(name)
+            if self.runs[name] >= self.patience and name not in self.warned:
+                self.warned.add(name)
+                message = (
+                    f"collapse warning: {name}={value:.4g} has stayed within {tolerance:g} of its "
+                    f"collapsed value {collapsed:.4g} for {self.runs[name]} steps (step "
+                    f"{self._step} of this run); the representation is collapsing"
+                )
+                self.warnings.append(message)
+                log.warning(message)

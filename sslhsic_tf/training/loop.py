@@ -379,7 +379,8 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
     guard = cb.NonFiniteGuard(on_nonfinite, manager)
     checkpointing = cb.Checkpointing(manager, guard, total_steps=total_steps,
                                      data_offset=data_offset)
-    callbacks = [guard]
+    collapse = cb.CollapseWarning(patience=int(config.get("collapse_patience", 100)))
+    callbacks = [guard, collapse]
     fault_step = os.environ.get(cb.FAULT_NONFINITE_ENV)
     if fault_step:
         callbacks.append(cb.InjectNonFinite(int(fault_step)))
@@ -417,6 +418,7 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
         "resumed_from_step": resumed_from,
         "rollbacks": guard.rollbacks,
         "skipped_batches": data_offset,
+        "collapse_warnings": collapse.warnings,
     }
     if history is not None and history.history:
         results["final_logs"] = {k: float(v[-1]) for k, v in history.history.items()}

@@ -20,6 +20,17 @@ def test_byol_preset_is_the_recipe():
         assert p.solarize_threshold == 0.5 and p.taps_for(224) == 23
     assert (v1.pixel.blur_prob, v2.pixel.blur_prob) == (1.0, 0.1)
     assert (v1.pixel.solarize_prob, v2.pixel.solarize_prob) == (0.0, 0.2)
+    assert v1.pixel.jitter_style == v2.pixel.jitter_style == "byol"  # the reference's tf.image
+
+
+def test_jitter_styles_of_the_presets():
+    """Every preset but the BYOL / SSL-HSIC ImageNet pair jitters as torchvision does (issue 17:
+    the additive brightness cost SimCLR 8 kNN points on CIFAR-10 in 3 epochs)."""
+    for name, views in augment.PRESETS.items():
+        want = "byol" if name == "byol" else "torchvision"
+        assert {v.pixel.jitter_style for v in views} == {want}, name
+    with pytest.raises(ValueError, match=r"PixelConfig.jitter_style must be one of"):
+        augment.PixelConfig(jitter_style="tf")
 
 
 def test_cifar_tinyimagenet_and_multicrop_presets():

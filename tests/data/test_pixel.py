@@ -63,7 +63,7 @@ def test_gaussian_blur_matches_numpy_with_reflect_padding():
     out = pixel.gaussian_blur(x, sigma, 7)
     ref = np.stack([_np_blur(x[i], sigma[i], 7) for i in range(3)])
     np.testing.assert_allclose(out, ref, atol=1e-5)
-    np.testing.assert_array_equal(np.asarray(out)[1], x[1])
+    np.testing.assert_allclose(np.asarray(out)[1], x[1], rtol=0, atol=1e-6)  # sigma 0: unchanged
     with pytest.raises(ValueError, match="blur taps"):
         pixel.gaussian_blur(x[:, :2, :2], sigma, 7)
 
@@ -75,20 +75,34 @@ def test_solarize_only_selected_images():
     np.testing.assert_array_equal(out[1], x[1])
 
 
+def _np_luma(x):
+    return x[..., 0] * 0.2989 + x[..., 1] * 0.587 + x[..., 2] * 0.114  # torchvision's weights
+
+
 def _reference_chain(img, p, cfg):
-    """One image, the BYOL order, with tf.image ops and NumPy, applied sequentially."""
+    """One image, the per-image jitter order, applied sequentially: tf.image ops for the "byol"
+    style, torchvision's ColorJitter formulas in NumPy for the "torchvision" style."""
     x = np.clip(img, 0, 1)
     if cfg.jitters:
+        if cfg.jitter_style == "byol":
+            brightness = lambda z: tf.image.adjust_brightness(z, p["brightness"]).numpy()
+            contrast = lambda z: tf.image.adjust_contrast(z, p["contrast"]).numpy()
+            saturation = lambda z: tf.image.adjust_saturation(z, p["saturation"]).numpy()
+        else:  # torchvision: blends with black, the mean luma, the luma
+            brightness = lambda z: z * p["brightness"]
+            contrast = lambda z: z * p["contrast"] + (1 - p["contrast"]) * _np_luma(z).mean()
+            saturation = lambda z: (z * p["saturation"]
+                                    + (1 - p["saturation"]) * _np_luma(z)[..., None])
         ops = [
-            (cfg.brightness, lambda z: tf.image.adjust_brightness(z, p["brightness"])),
-            (cfg.contrast, lambda z: tf.image.adjust_contrast(z, p["contrast"])),
-            (cfg.saturation, lambda z: tf.image.adjust_saturation(z, p["saturation"])),
-            (cfg.hue, lambda z: tf.image.adjust_hue(z, p["hue"])),
+            (cfg.brightness, brightness),
+            (cfg.contrast, contrast),
+            (cfg.saturation, saturation),
+            (cfg.hue, lambda z: tf.image.adjust_hue(z, p["hue"]).numpy()),
         ]
         for op in np.argsort(p["order"], kind="stable"):
             strength, fn = ops[op]
             if strength > 0:
-                x = np.clip(fn(x).numpy(), 0, 1)
+                x = np.clip(fn(x), 0, 1)
     if cfg.grayscale_prob > 0 and p["grayscale"] > 0:
         x = np.repeat(tf.image.rgb_to_grayscale(x).numpy(), 3, axis=-1)
     if cfg.blur_prob > 0:
@@ -102,10 +116,17 @@ def _reference_chain(img, p, cfg):
     "cfg",
     [
         PixelConfig(jitter_prob=0.7, grayscale_prob=0.3, blur_prob=0.5, solarize_prob=0.5,
+                    blur_taps=5, jitter_style="byol"),
+        PixelConfig(brightness=0.8, contrast=0.8, saturation=0.8, hue=0.3, grayscale_prob=0.0,
+                    jitter_style="byol"),
+        PixelConfig(hue=0.0, saturation=0.0, grayscale_prob=0.5, jitter_style="byol"),
+        PixelConfig(jitter_prob=0.7, grayscale_prob=0.3, blur_prob=0.5, solarize_prob=0.5,
                     blur_taps=5),
         PixelConfig(brightness=0.8, contrast=0.8, saturation=0.8, hue=0.3, grayscale_prob=0.0),
         PixelConfig(hue=0.0, saturation=0.0, grayscale_prob=0.5),
     ],
+    ids=["byol", "byol-strong", "byol-no-hue", "torchvision", "torchvision-strong",
+         "torchvision-no-hue"],
 )
 def test_full_pixel_chain_matches_sequential_reference(cfg):
     """Per-image random order, probabilities and strengths, batched without a per-image loop,
@@ -124,17 +145,24 @@ def test_full_pixel_chain_matches_sequential_reference(cfg):
                                atol=1e-6)
 
 
-def test_params_ranges_and_probabilities():
-    cfg = PixelConfig()  # BYOL: 0.4 / 0.4 / 0.2 / 0.1, jitter p 0.8, gray p 0.2
+@pytest.mark.parametrize("style", ["torchvision", "byol"])
+def test_params_ranges_and_probabilities(style):
+    cfg = PixelConfig(jitter_style=style)  # 0.4 / 0.4 / 0.2 / 0.1, jitter p 0.8, gray p 0.2
     u = np.random.default_rng(0).random((20000, pixel.NUM_PIXEL_UNIFORMS)).astype(np.float32)
     p = {k: np.asarray(v) for k, v in pixel.pixel_params_from_uniforms(u, cfg).items()}
     on = u[:, 0] < 0.8
-    assert np.all(np.abs(p["brightness"]) <= 0.4)
+    if style == "byol":  # additive delta, identity 0
+        assert np.all(np.abs(p["brightness"]) <= 0.4)
+        assert np.all(p["brightness"][~on] == 0)
+    else:  # factor in [0.6, 1.4], identity 1
+        assert p["brightness"][on].min() >= 0.6 and p["brightness"][on].max() <= 1.4
+        assert abs(p["brightness"][on].mean() - 1.0) < 0.01
+        assert np.all(p["brightness"][~on] == 1)
     assert p["contrast"][on].min() >= 0.6 and p["contrast"][on].max() <= 1.4
     assert p["saturation"][on].min() >= 0.8 and p["saturation"][on].max() <= 1.2
     assert np.all(np.abs(p["hue"]) <= 0.1)
     # Without jitter every strength is the identity.
-    assert np.all(p["brightness"][~on] == 0) and np.all(p["contrast"][~on] == 1)
+    assert np.all(p["contrast"][~on] == 1)
     assert np.all(p["saturation"][~on] == 1) and np.all(p["hue"][~on] == 0)
     assert abs(on.mean() - 0.8) < 0.01 and abs(p["grayscale"].mean() - 0.2) < 0.01
     assert np.all(p["blur_sigma"] == 0) and np.all(p["solarize"] == 0)

@@ -38,7 +38,7 @@ def test_centre_crop_matches_slicing_and_the_eval_pipeline():
     images = np.random.default_rng(1).uniform(size=(3, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(CentreCrop(4, 0.5)(images)), images[:, 2:6, 2:6], atol=1e-6)
     assert CentreCrop(8, 1.0)(images) is not None
-    np.testing.assert_array_equal(np.asarray(CentreCrop(8, 1.0)(images)), images)
+    np.testing.assert_allclose(np.asarray(CentreCrop(8, 1.0)(images)), images, rtol=0, atol=1e-6)
     # The same pixels as the data pipeline's test images (eval_dataset) for resizing crops.
     for config in (EvalConfig(5, crop_fraction=1.0), EvalConfig(6, crop_fraction=0.75)):
         batches = eval_dataset(from_arrays(images, np.arange(3)), config, batch_size=3)

@@ -2,8 +2,9 @@
 survived (handled as specified: resumed, stopped or rolled back cleanly, or refused with a
 one-line error); the counts are printed at the end of the run ("faults: N injected, M survived").
 
-Shared fixtures: `faults` (the ledger), `tiny_npz` (a small real CIFAR-10 subset as an npz that
-`cifar10_lossless:PATH:split` reads), `bad_data` (damaged and invalid inputs built from it).
+Shared fixtures: `faults` (the ledger), `tiny_npz` (a small real CIFAR-10 subset, from the
+embedded demo data, as an npz that `cifar10_lossless:PATH:split` reads), `bad_data` (damaged and
+invalid inputs built from it and from the demo archive).
 """
 
 import collections
@@ -51,17 +52,22 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="session")
-def tiny_npz(shared_data, tmp_path_factory):
-    """64 train and 64 test images with their original pixels and labels (real CIFAR-10)."""
-    with np.load(shared_data / "cifar10" / "cifar10_lossless_subset.npz") as d:
-        arrays = {k: d[k][: scripts.TINY_EXAMPLES] for k in ("x_train", "y_train", "x_test", "y_test")}
+def tiny_npz(tmp_path_factory):
+    """64 train and 64 test real CIFAR-10 images (decoded from the embedded demo subset)."""
+    from sslhsic_tf import data
+
+    arrays = {}
+    for split in ("train", "test"):
+        source = data.demo(split)
+        arrays[f"x_{split}"] = source.images[: scripts.TINY_EXAMPLES]
+        arrays[f"y_{split}"] = source.labels[: scripts.TINY_EXAMPLES].astype(np.uint8)
     path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
     np.savez(path, **arrays)
     return path
 
 
 @pytest.fixture(scope="session")
-def bad_data(tiny_npz, shared_data, tmp_path_factory):
+def bad_data(tiny_npz, tmp_path_factory):
     """Invalid and damaged inputs, built from the real subset: name -> path."""
     import tensorflow as tf
 
@@ -83,9 +89,11 @@ def bad_data(tiny_npz, shared_data, tmp_path_factory):
     raw = tiny_npz.read_bytes()
     out["truncated_npz"] = root / "truncated.npz"
     out["truncated_npz"].write_bytes(raw[: len(raw) // 2])
-    out["truncated_tar_gz"] = root / "truncated.tar.gz"  # the first 100 kB of the real archive
-    with open(shared_data / "cifar10" / "cifar10_jpeg_q75.tar.gz", "rb") as f:
-        out["truncated_tar_gz"].write_bytes(f.read(100_000))
+    # The first 100 kB of a real CIFAR-10 JPEG archive (the demo archive has the same layout).
+    from sslhsic_tf.data import sources
+
+    out["truncated_tar_gz"] = root / "truncated.tar.gz"
+    out["truncated_tar_gz"].write_bytes(sources.DEMO_ARCHIVE.read_bytes()[:100_000])
 
     def folder(name, classes, per_class, corrupt=False):
         out[name] = root / name

@@ -224,3 +224,44 @@ def test_mixed_precision_features_are_float32():
         keras.mixed_precision.set_global_policy("float32")
     assert keras.backend.standardize_dtype(y.dtype) == "float32"
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(y)))
+
+
+def _np_conv(x, kernel, stride, pad_before, pad_after):
+    """Cross-correlation of x [H, W, Cin] with kernel [k, k, Cin, Cout], NumPy, zero padding."""
+    k = kernel.shape[0]
+    xp = np.pad(x, [(pad_before, pad_after), (pad_before, pad_after), (0, 0)])
+    size = (xp.shape[0] - k) // stride + 1
+    out = np.zeros((size, size, kernel.shape[-1]))
+    for i in range(size):
+        for j in range(size):
+            patch = xp[i * stride:i * stride + k, j * stride:j * stride + k]
+            out[i, j] = np.tensordot(patch, kernel, axes=3)
+    return out
+
+
+@pytest.mark.parametrize("padding, before, after", [("symmetric", 1, 1), ("same", 0, 1)])
+def test_strided_convolution_padding_against_numpy(padding, before, after):
+    """"symmetric" centres the stride-2 3x3 window of output i on input 2i, where the 1x1
+    shortcut samples (torchvision); TensorFlow's SAME centres it on 2i + 1 (issue 17)."""
+    model = resnet(18, 0.25, cifar_stem=True, padding=padding)
+    conv = model.get_layer("stage2_block1_conv1")
+    block_input = model.get_layer("stage1_block2_out").output
+    probe = keras.Model(model.input, [block_input, conv.output])
+    images = np.random.default_rng(0).random((1, 32, 32, 3)).astype(np.float32)
+    x, y = (keras.ops.convert_to_numpy(t) for t in probe(images))
+    want = _np_conv(x[0].astype(np.float64), keras.ops.convert_to_numpy(conv.kernel), 2,
+                    before, after)
+    np.testing.assert_allclose(y[0], want, rtol=1e-4, atol=1e-4)
+    # The shortcut samples input pixel 2i in both cases.
+    assert model.get_layer("stage2_block1_proj_conv").kernel.shape[:2] == (1, 1)
+
+
+def test_padding_option_is_checked_and_keeps_the_parameters():
+    with pytest.raises(ValueError, match=r"`padding` must be one of \('symmetric', 'same'\)"):
+        resnet(18, padding="valid")
+    for depth, stem in ((18, True), (50, False)):
+        a, b = resnet(depth, 0.25, cifar_stem=stem), resnet(depth, 0.25, cifar_stem=stem,
+                                                            padding="symmetric")
+        assert a.count_params() == b.count_params()
+        images = np.zeros((2, 64, 64, 3), np.float32)
+        assert b(images).shape == a(images).shape

@@ -1,0 +1,30 @@
+"""The README's Python example runs as written (in a fresh process, in an empty folder)."""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs(tmp_path):
+    text = README.read_text()
+    section = text[text.index("## Use it from Python"):]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    check = (
+        "\nimport numpy as _np\n"
+        "assert features.shape == (8, 128), features.shape\n"
+        "assert _np.isfinite(features).all()\n"
+        "assert (pathlib.Path('my_encoder') / 'saved_model.pb').exists()\n"
+        "assert int(model.optimizer.iterations.numpy()) == 10\n"
+    )
+    script = "import pathlib\n" + snippet + check
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
