@@ -18,6 +18,7 @@ is being defined (at import), where an unknown key would otherwise crash with a 
 error is kept and reported by `run` as one line naming the key and the valid keys.
 """
 
+import difflib
 import os
 import re
 import runpy
@@ -164,11 +165,52 @@ def define_config_file(name, default, help_string, **kwargs):
         _DEFINE_ERRORS.append((name, default, e))
 
 
+def presets(folder):
+    """The preset names in `folder` (its `*.py` files with a `get_config`, without `.py`)."""
+    names = []
+    for entry in sorted(os.listdir(folder)):
+        if entry.endswith(".py") and not entry.startswith("_"):
+            with open(os.path.join(folder, entry)) as f:
+                if "def get_config" in f.read():
+                    names.append(entry[:-3])
+    return names
+
+
+def _resolve_preset(name, argv, default):
+    """Lets `--NAME=PRESET` name a preset shipped beside the default config file (e.g.
+    `--config=cifar10_simclr`): rewrites argv to its path. A value that is neither a file nor a
+    preset fails with the closest preset names."""
+    path, config_arg = _config_spec(name, argv, default)
+    if os.path.isfile(path):
+        return argv
+    folder = os.path.dirname(default)
+    candidates = presets(folder) if os.path.isdir(folder) else []
+    stem = os.path.basename(path)[:-3] if path.endswith(".py") else path
+    if stem in candidates and os.sep not in path:
+        resolved = os.path.join(folder, stem + ".py") + (f":{config_arg}" if config_arg else "")
+        out = []
+        skip = False
+        for i, arg in enumerate(argv):
+            if skip:
+                skip = False
+                continue
+            if arg.startswith((f"--{name}=", f"-{name}=")):
+                out.append(f"--{name}={resolved}")
+            elif arg in (f"--{name}", f"-{name}") and i + 1 < len(argv):
+                out.append(f"--{name}={resolved}")
+                skip = True
+            else:
+                out.append(arg)
+        return out
+    close = difflib.get_close_matches(stem, candidates, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    fail(f"--{name}={path}: no such config file or preset{hint} (presets: "
+         f"{', '.join(candidates)})", EXIT_USAGE)
+
+
 def _parse_flags(argv):
     for name, default in _CONFIG_FLAGS.items():
-        path, _ = _config_spec(name, argv, default)
-        if not os.path.isfile(path):
-            fail(f"--{name}={path}: no such config file", EXIT_USAGE)
+        argv = _resolve_preset(name, argv, default)
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:

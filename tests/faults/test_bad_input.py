@@ -53,6 +53,12 @@ def _cases(npz, bad, tmp):
         "unknown nested config key (with --config=FILE)": (
             *pretrain("k2", f"--config={DEMO_CONFIG}", "--config.data.colour=1"), 2,
             ["--config.data.colour=1: unknown config key 'colour'", "keys of config.data:"]),
+        "preset name misspelt": (*pretrain("k7", "--config=cifar10_simclrr"), 2,
+                                 ["--config=cifar10_simclrr: no such config file or preset",
+                                  "did you mean cifar10_simclr"]),
+        "unknown key of a preset given by name": (
+            *pretrain("k8", "--config=cifar10_simclr", "--config.data.colour=1"), 2,
+            ["--config.data.colour=1: unknown config key 'colour'"]),
         "config value of the wrong type": (*pretrain("k3", "--config.batch_size=abc"), 2,
                                            ["--config.batch_size=abc", "invalid literal"]),
         "missing config file": (*pretrain("k4", "--config=/nonexistent/cfg.py"), 2,
@@ -115,6 +121,7 @@ def outcomes(tiny_npz, bad_data, tmp_path_factory):
 
 CASE_IDS = [
     "unknown config key", "unknown nested config key (with --config=FILE)",
+    "preset name misspelt", "unknown key of a preset given by name",
     "config value of the wrong type", "missing config file", "config file that fails to load",
     "unknown flag value",
     "unknown method", "config file with an unknown key", "float images outside [0, 1]",
