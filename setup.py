@@ -27,6 +27,7 @@ setup(
         "tensorflow>=2.16",
         "keras>=3.8",
         "tensorflow-datasets>=4.9",
+        "importlib_resources>=5",  # tensorflow-datasets needs it to download, but does not list it
         "tensorflow-hub>=0.16",
         "tensorboard>=2.16",
         "absl-py>=1.0",

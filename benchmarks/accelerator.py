@@ -38,6 +38,7 @@ count, which may leave out library calls such as cuDNN convolutions).
 
     KERAS_BACKEND=jax python -m benchmarks.accelerator            # the GPU run
     KERAS_BACKEND=jax python -m benchmarks.accelerator --quick    # tiny settings (CPU check)
+    KERAS_BACKEND=jax python -m benchmarks.accelerator --zoo-run OUT [--smoke]  # training run
     python -m benchmarks.accelerator --archs resnet18_cifar --batch 512 --steps 20
 """
 
@@ -52,7 +53,7 @@ import time
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common  # noqa: E402
+from benchmarks import common, zoo_run  # noqa: E402
 
 MFU_TARGET = 0.40
 RATIO_TARGET = 1.3
@@ -94,7 +95,12 @@ def _parse(argv):
     p.add_argument("--timeout", type=int, default=3600, help="seconds per worker process")
     p.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     p.add_argument("--worker", choices=CONFIGS, help=argparse.SUPPRESS)
+    p.add_argument("--zoo-run", metavar="OUT_DIR", default="",
+                   help="instead: the prepared GPU training run (benchmarks/zoo_run.py)")
+    zoo_run.add_arguments(p)
     args = p.parse_args(argv)
+    if args.zoo_run:
+        return args
     args.archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     unknown = [a for a in args.archs if a not in ARCHS]
     if unknown or not args.archs:
@@ -423,6 +429,9 @@ def summarise(results, peak_tflops, ceiling_tflops, judge=True):
 
 def main(argv=None):
     args = _parse(argv)
+    if args.zoo_run:
+        zoo_run.run(args, args.zoo_run)
+        return 0
     if args.worker:
         return worker(args, args.archs[0])
     results = {}

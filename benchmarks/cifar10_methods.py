@@ -15,12 +15,11 @@ import subprocess
 import sys
 import time
 
+from sslhsic_tf.configs import common
+
 METHODS = ("ssl_hsic", "ssl_hsic_no_target", "byol", "simclr", "cissl", "dissl")
 # Short runs: the learned bandwidth must move within a few hundred steps (objectives.md: with the
 # reference's Adam 3e-4 it stays near 1 and the run can settle in the collapse regime).
-# Without a target network, such a short run collapses: HSIC(Z,Y) sits at its collapse level
-# 1/(M-1) = 1 from the first 65 steps while the learned bandwidth shrinks with the distances
-# (objectives.md's trap); LARS lr 0.2 or a 30% warmup did not change that in our tries.
 SHORT_RUN = {m: ["--config.method_kwargs.bandwidth_learning_rate=0.01"]
              for m in ("ssl_hsic", "ssl_hsic_no_target")}
 
@@ -29,7 +28,8 @@ def command(method, args):
     workdir = os.path.join(args.workdir, method)
     return [
         sys.executable, "-m", "sslhsic_tf.pretrain", f"--config=configs/cifar10_{method}.py",
-        f"--workdir={workdir}", f"--config.epochs={args.epochs}",
+        f"--workdir={workdir}", f"--config.data.dataset=cifar10_archive:{args.archive}",
+        f"--config.epochs={args.epochs}",
         f"--config.model.width_multiplier={args.width}", f"--config.batch_size={args.batch}",
         f"--config.checkpoint_every_steps={args.checkpoint_every}",
         f"--config.eval.baseline_random={method == args.methods[0]}", *SHORT_RUN.get(method, []),
@@ -45,6 +45,8 @@ def main():
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--checkpoint-every", type=int, default=65)
     parser.add_argument("--workdir", default="runs/cifar10_methods")
+    parser.add_argument("--archive", default=os.path.relpath(common.CIFAR10_ARCHIVE),
+                        help="the CIFAR-10 JPEG copy (default: the shared one beside the checkout)")
     args = parser.parse_args()
 
     rows = []

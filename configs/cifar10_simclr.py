@@ -21,6 +21,5 @@ from sslhsic_tf.configs import common
 def get_config():
     c = common.cifar10("simclr", temperature=0.2, projection_dim=256)
     c.data.views = "cifar10_symmetric"
-    c.model.padding = "symmetric"  # torchvision's: the 3x3 stride-2 window centred on the shortcut
     c.export.name = "simclr_resnet18_cifar10"
     return c

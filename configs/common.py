@@ -3,6 +3,10 @@
 Fields:
   method, method_kwargs      methods.create(method, encoder, **method_kwargs)
   model                      models.resnet(**model)
+  data.dataset               a source spec without its split ("tfds:cifar10", "demo",
+                             "cifar10_archive:PATH"): data.train / data.test, where empty, are it
+                             + ":train" / ":test". The CIFAR-10 presets read "tfds:cifar10"; a
+                             local copy is one override: --config.data.dataset=cifar10_archive:PATH
   data.train / data.test     source specs (sslhsic_tf.data.from_spec): "demo:train",
                              "cifar10_archive:PATH:train", "tfds:NAME:split", "folder:DIR", ...
   data.views / data.eval     augmentation presets (sslhsic_tf.data.PRESETS / EVAL_PRESETS)
@@ -72,7 +76,8 @@ def base():
     c.model = ml_collections.ConfigDict({"depth": 18, "width_multiplier": 1.0, "cifar_stem": True,
                                          "padding": "same"})
     c.data = ml_collections.ConfigDict({
-        "train": "demo:train", "test": "demo:test", "views": "cifar10", "eval": "cifar10",
+        "dataset": "", "train": "demo:train", "test": "demo:test", "views": "cifar10",
+        "eval": "cifar10",
         "image_size": 32,
     })
     c.batch_size = 256
@@ -94,14 +99,18 @@ def base():
 
 
 def cifar10(method, **method_kwargs):
-    """CIFAR-10 ResNet-18 (CIFAR stem) from the shared JPEG archive, recipes.md's CIFAR settings."""
+    """CIFAR-10 ResNet-18 (CIFAR stem), recipes.md's CIFAR settings. Data: TFDS `cifar10`
+    (downloaded on first use); a local copy with --config.data.dataset=cifar10_archive:PATH (this
+    project's figures: the shared JPEG copy, `CIFAR10_ARCHIVE`)."""
     c = base()
     c.method = method
     c.method_kwargs = globals()["method_kwargs"](method, **method_kwargs)
-    c.data.train = f"cifar10_archive:{CIFAR10_ARCHIVE}:train"
-    c.data.test = f"cifar10_archive:{CIFAR10_ARCHIVE}:test"
+    c.data.update({"dataset": "tfds:cifar10", "train": "", "test": ""})
     c.batch_size = 256
     c.epochs = 1000.0
+    # torchvision's ResNet padding: each strided 3x3 window centred where the 1x1 shortcut samples
+    # (TF's "same" is one pixel off; measured with issue 17's SimCLR gap).
+    c.model.padding = "symmetric"
     # LARS settings of the public CIFAR recipes (solo-learn): trust 0.02, lr 1.0·batch/256,
     # weight decay 1e-5, 10 warmup epochs of 1000; the Adam methods keep their own defaults.
     if method in ("ssl_hsic", "ssl_hsic_no_target", "byol", "simclr"):

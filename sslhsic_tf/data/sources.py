@@ -34,10 +34,8 @@ import numpy as np
 import tensorflow as tf
 
 from sslhsic_tf.data import decode as _decode
+from sslhsic_tf.data.arrays import CIFAR10_CLASSES
 
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -47,6 +45,10 @@ DEMO_ARCHIVE = DEMO_DIR / "cifar10_demo.tar.gz"
 DEFAULT_MAX_MEMORY_BYTES = 4 << 30
 
 _CACHE = {}  # decoded archives, keyed by (path, size, mtime, split, on_error)
+
+
+class TfdsUnavailableError(ValueError):
+    """A TFDS dataset that is neither prepared locally nor downloadable (e.g. offline)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -627,7 +629,10 @@ def tfds_source(name, split="train", *, data_dir=None, image_key="image", label_
     import tensorflow_datasets as tfds
 
     _decode.check_on_error(on_error)
-    builder = tfds.builder(name, data_dir=data_dir)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as e:
+        raise ValueError(f"TFDS has no dataset {name!r} ({str(e).splitlines()[0]})") from None
     features = builder.info.features
     if image_key not in features:
         raise ValueError(f"tfds {name!r} has no feature {image_key!r}; features: "
@@ -635,8 +640,17 @@ def tfds_source(name, split="train", *, data_dir=None, image_key="image", label_
     image_feature = features[image_key]
     is_image = isinstance(image_feature, tfds.features.Image)
     decoders = {image_key: tfds.decode.SkipDecoding()} if is_image else None
-    ds = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
-                   download=download, decoders=decoders)
+    try:
+        ds = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
+                       download=download, decoders=decoders)
+    except (ValueError, TypeError, KeyError):
+        raise  # a wrong split or argument: TFDS' own message
+    except Exception as e:  # noqa: BLE001 - not prepared, no network, a download that failed
+        where = builder.data_dir
+        raise TfdsUnavailableError(
+            f"TFDS {name!r} is not prepared in {where} and could not be "
+            f"{'downloaded' if download else 'read (download=False)'} "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     has_label = label_key is not None and label_key in features
     num_classes = class_names = None
     if has_label and hasattr(features[label_key], "num_classes"):
@@ -677,7 +691,8 @@ def from_spec(spec):
     """A source from a string (for command-line flags):
 
     "demo[:train|test]", "cifar10_archive:PATH[:split]", "cifar10_lossless:PATH[:split]",
-    "fashion_mnist:DIR[:split]", "folder:DIR", "tfds:NAME[:split[:data_dir]]".
+    "fashion_mnist:DIR[:split]", "folder:DIR", "tfds:NAME[:split[:data_dir]]" (downloaded and
+    prepared by TFDS on first use; `TfdsUnavailableError` where that fails, e.g. offline).
     """
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"source spec must be a non-empty string, got {spec!r}")
@@ -689,7 +704,7 @@ def from_spec(spec):
     if kind == "tfds":
         parts = rest.split(":", 2)
         return tfds_source(parts[0], parts[1] if len(parts) > 1 else "train",
-                           data_dir=parts[2] if len(parts) > 2 else None)
+                           data_dir=parts[2] if len(parts) > 2 else None, download=True)
     loaders = {"cifar10_archive": cifar10_archive, "cifar10_lossless": cifar10_lossless,
                "fashion_mnist": fashion_mnist}
     if kind in loaders:

@@ -20,7 +20,7 @@ from sslhsic_tf.models import heads
 
 @keras.saving.register_keras_serializable(package="sslhsic_tf")
 @register("ssl_hsic")
-@register("ssl_hsic_no_target", use_target=False)
+@register("ssl_hsic_no_target", use_target=False, projector_output_bn=True)
 class SSLHSIC(target_lib.EmaTarget, SSLModel):
     """SSL-HSIC training model.
 
@@ -36,6 +36,9 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
         run of a few hundred steps needs about 1e-2).
       tau_base: EMA decay at step 0 (0.99 in the reference).
       projector_hidden, projection_dim, predictor_hidden: head sizes (4096, 256, 4096).
+      projector_output_bn: BatchNorm on the projector's output (centres each projection dimension
+        over the batch before the L2 normalisation; what keeps the no-target variant from
+        collapsing, issue 13).
     """
 
     @property
@@ -60,6 +63,7 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
         projector_hidden=4096,
         projection_dim=256,
         predictor_hidden=4096,
+        projector_output_bn=False,
         **kwargs,
     ):
         if kernel not in ("imq", "gaussian", "linear"):
@@ -84,6 +88,9 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
         self.projector_hidden = int(projector_hidden)
         self.projection_dim = int(projection_dim)
         self.predictor_hidden = int(predictor_hidden)
+        if not isinstance(projector_output_bn, bool):
+            raise TypeError(f"projector_output_bn must be a bool; got {projector_output_bn!r}")
+        self.projector_output_bn = projector_output_bn
         self._num_lists = None
         super().__init__(encoder, **kwargs)
         if self.use_target and self.total_steps is None:
@@ -95,6 +102,7 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
     def build_heads(self):
         f, d = self.feature_dim, self.projection_dim
         self.projector = heads.byol_projector(hidden_dim=self.projector_hidden, output_dim=d,
+                                              output_bn=self.projector_output_bn,
                                               name="projector")
         self.projector.build((None, f))
         if self.use_target:
@@ -198,4 +206,5 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
             "projector_hidden": self.projector_hidden,
             "projection_dim": self.projection_dim,
             "predictor_hidden": self.predictor_hidden,
+            "projector_output_bn": self.projector_output_bn,
         }

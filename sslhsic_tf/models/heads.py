@@ -189,14 +189,17 @@ def _check_dim(value, name):
     return value
 
 
-def byol_projector(hidden_dim=4096, output_dim=256, name="projector", **kwargs):
-    """BYOL / SSL-HSIC projector: Linear D→4096 (bias) → BN → ReLU → Linear 4096→256 (no bias)."""
+def byol_projector(hidden_dim=4096, output_dim=256, name="projector", output_bn=False, **kwargs):
+    """BYOL / SSL-HSIC projector: Linear D→4096 (bias) → BN → ReLU → Linear 4096→256 (no bias),
+    and with `output_bn` a BatchNorm on the output (each projection dimension centred and scaled
+    over the batch before the L2 normalisation)."""
     _check_dim(hidden_dim, "hidden_dim")
     _check_dim(output_dim, "output_dim")
+    _check_bool(output_bn, "output_bn")
     return MLP(
         [hidden_dim, output_dim],
         use_bias=[True, False],
-        batch_norm=[True, False],
+        batch_norm=[True, output_bn],
         activation=["relu", None],
         name=name,
         **kwargs,

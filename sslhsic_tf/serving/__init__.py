@@ -31,7 +31,16 @@ _EXPORTS = {
 
 def __getattr__(name):
     if name in _EXPORTS:
-        module = importlib.import_module(f"sslhsic_tf.serving.{_EXPORTS[name]}")
+        try:
+            module = importlib.import_module(f"sslhsic_tf.serving.{_EXPORTS[name]}")
+        except ImportError as e:
+            if "tensorflow" not in str(e):
+                raise
+            raise ImportError(
+                f"sslhsic_tf.serving.{name} needs TensorFlow (SavedModel export), which is not "
+                "installed; save the model with model.save('m.keras') (any backend) and export "
+                "it where TensorFlow is installed"
+            ) from e
         return getattr(module, name)
     raise AttributeError(f"module 'sslhsic_tf.serving' has no attribute {name!r}")
 

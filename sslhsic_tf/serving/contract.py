@@ -101,7 +101,9 @@ def checked_features(encode, images, image_size, check_range, feature_dim):
     checks = [
         tf.debugging.Assert(
             shape_ok,
-            [f"{contract_message(image_size, check_range)}; got shape", shape],
+            [f"{contract_message(image_size, check_range)} (resize first, e.g. "
+             f"tf.image.resize(images, ({h}, {w})); the encoder was trained at {h}x{w}); got "
+             "shape", shape],
             summarize=16,
             name="check_shape",
         )

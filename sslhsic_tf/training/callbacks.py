@@ -166,9 +166,11 @@ class InjectNonFinite(_StepCounter):
 
 
 class KnnMonitor(keras.callbacks.Callback):
-    """Every `every` fit epochs, adds `knn_top1` (cosine, k, T = 0.07) of the current encoder to the logs."""
+    """Every `every` fit epochs, adds `knn_top1` (cosine, k = 200, T = 0.07; the train split as
+    the memory bank, `test_data` as queries) of the current encoder to the logs, so that it lands
+    in train_log.csv (the loop turns those rows into results.json's `knn_curve`)."""
 
-    def __init__(self, train_data, test_data, every=1, k=20, temperature=0.07, batch_size=256):
+    def __init__(self, train_data, test_data, every=1, k=200, temperature=0.07, batch_size=256):
         super().__init__()
         self.train_data, self.test_data = train_data, test_data
         self.every, self.k, self.temperature, self.batch_size = int(every), k, temperature, batch_size

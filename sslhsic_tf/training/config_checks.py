@@ -40,6 +40,18 @@ def _unknown_keys(config, base):
     return problems
 
 
+def resolve_sources(config):
+    """Fills empty data.train / data.test from data.dataset (`dataset + ":train"`, `":test"`);
+    returns {"train": flag, "test": flag}, the flag each spec came from, for error messages."""
+    data, flags = config.data, {}
+    for split in ("train", "test"):
+        flags[split] = f"--config.data.{split}"
+        if not data.get(split) and data.get("dataset"):
+            data[split] = f"{data.dataset}:{split}"
+            flags[split] = "--config.data.dataset"
+    return flags
+
+
 def check_config(config):
     """Raises ValueError/TypeError for the first problem found in a pretraining `config`."""
     c = _to_dict(config)
@@ -93,9 +105,12 @@ def check_config(config):
         _fail("optimizer.name", optimizer["name"], f"expected one of {OPTIMIZERS}")
 
     data = c["data"]
-    for key in ("train",):
-        if not isinstance(data.get(key), str) or not data.get(key):
-            _fail(f"data.{key}", data.get(key), "expected a source spec such as 'demo:train'")
+    if not isinstance(data.get("dataset", ""), str):
+        _fail("data.dataset", data.get("dataset"), "expected a source spec without its split, "
+              "such as 'tfds:cifar10' or 'cifar10_archive:PATH', or ''")
+    if not isinstance(data.get("train"), str) or not (data.get("train") or data.get("dataset")):
+        _fail("data.train", data.get("train"),
+              "expected a source spec such as 'demo:train' (or set --config.data.dataset)")
     if data.get("test") is not None and not isinstance(data.get("test"), str):
         _fail("data.test", data.get("test"), "expected a source spec string or ''")
     size = data.get("image_size", 32)

@@ -45,9 +45,10 @@ import zlib
 
 import keras
 
+from sslhsic_tf.configs import common
 from sslhsic_tf.training import callbacks as cb
 from sslhsic_tf.training.checkpoint import CheckpointManager, is_chief, write_json_atomic
-from sslhsic_tf.training.config_checks import check_config
+from sslhsic_tf.training.config_checks import check_config, resolve_sources
 
 log = logging.getLogger("sslhsic_tf")
 
@@ -68,6 +69,32 @@ def _fingerprint(config):
     return json.loads(json.dumps({k: c.get(k) for k in keep}, sort_keys=True, default=str))
 
 
+def _differences(old, new, prefix=""):
+    """[(dotted key, old value, new value)] where two fingerprints differ, method first."""
+    out = []
+    for key in sorted(set(old) | set(new), key=lambda k: (k != "method", k)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", a, b))
+    return out
+
+
+def _with_new_defaults(old, defaults):
+    """`old` with the keys it lacks (added to the config since that run) at their defaults, so
+    that a run from an older version resumes when the new keys keep their default values."""
+    out = dict(old)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(out[key], dict) and isinstance(value, dict):
+            out[key] = _with_new_defaults(out[key], value)
+    return out
+
+
 def _check_workdir(workdir, config, manager):
     """Refuses a --workdir whose checkpoints come from another config; records this config.
 
@@ -85,11 +112,17 @@ def _check_workdir(workdir, config, manager):
                 f"{path} cannot be read ({e}); it records the config of the checkpoints in "
                 f"{manager.directory}: restore it, or use a new --workdir"
             ) from None
+        if old is not None:
+            defaults = common.base()
+            defaults.method_kwargs = common.method_kwargs(config.method)
+            old = _with_new_defaults(old, _fingerprint(defaults))
         if old is not None and old != fp:
             changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
+            details = "; ".join(f"{key}: {a!r} there, {b!r} here"
+                                for key, a, b in _differences(old, fp)[:4])
             raise ValueError(
-                f"--workdir={workdir} holds a run with another config (differs in {changed}); "
-                "use a new --workdir, or restore the original config to resume"
+                f"--workdir={workdir} holds a run with another config (differs in {changed}: "
+                f"{details}); use a new --workdir, or pass the run's values to resume it"
             )
         return
     if is_chief():
@@ -124,6 +157,12 @@ def load_source(spec, flag):
 
     try:
         return data.from_spec(spec)
+    except data.TfdsUnavailableError as e:
+        raise ValueError(
+            f"{flag}={spec}: {e}; offline, pass a local copy with --config.data.dataset="
+            "cifar10_archive:PATH (or folder:DIR, ...), or prepare it where there is internet "
+            "(`tfds build NAME --data_dir=DIR`) and use tfds:NAME:SPLIT:DIR"
+        ) from None
     except ValueError as e:
         raise ValueError(f"{flag}={spec}: {e}") from e
     except TypeError as e:
@@ -135,9 +174,9 @@ def load_source(spec, flag):
         ) from e
 
 
-def _sources(config):
-    train = load_source(config.data.train, "--config.data.train")
-    test = load_source(config.data.test, "--config.data.test") if config.data.get("test") else None
+def _sources(config, flags):
+    train = load_source(config.data.train, flags["train"])
+    test = load_source(config.data.test, flags["test"]) if config.data.get("test") else None
     if train.num_examples < config.batch_size:
         raise ValueError(
             f"--config.data.train={config.data.train} has {train.num_examples} images, fewer "
@@ -325,6 +364,7 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
         raise ValueError(f"--on_nonfinite must be one of {cb.NONFINITE_POLICIES}; got "
                          f"{on_nonfinite!r}")
     check_config(config)
+    source_flags = resolve_sources(config)
     workdir = os.path.abspath(workdir)
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise FileExistsError(f"--workdir={workdir} is a file; give a folder")
@@ -339,7 +379,7 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
     if config.get("mixed_precision"):
         keras.mixed_precision.set_global_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
-    train, test = _sources(config)
+    train, test = _sources(config, source_flags)
     num_classes = train.num_classes if train.num_classes and train.num_classes > 1 else None
     _check_labels(train, test, num_classes)
     total_steps, interval, per_epoch = schedule(config, train)
@@ -381,12 +421,14 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
                                      data_offset=data_offset)
     collapse = cb.CollapseWarning(patience=int(config.get("collapse_patience", 100)))
     callbacks = [guard, collapse]
+    monitor_queries = None
     fault_step = os.environ.get(cb.FAULT_NONFINITE_ENV)
     if fault_step:
         callbacks.append(cb.InjectNonFinite(int(fault_step)))
     if config.eval.get("knn_every_steps") and eval_test is not None and num_classes:
         every = max(1, config.eval.knn_every_steps // interval)
-        callbacks.append(cb.KnnMonitor(eval_train, eval_test, every=every))
+        queries, monitor_queries = _monitor_subset(test, config)
+        callbacks.append(cb.KnnMonitor(eval_train, queries, every=every))
     log_path = os.path.join(workdir, "train_log.csv")
     callbacks += [
         keras.callbacks.CSVLogger(log_path, append=True),
@@ -422,6 +464,12 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
     }
     if history is not None and history.history:
         results["final_logs"] = {k: float(v[-1]) for k, v in history.history.items()}
+    knn_curve = _knn_curve(os.path.join(workdir, "train_log.csv"), interval, per_epoch)
+    if knn_curve:
+        results["knn_curve"] = {
+            "protocol": "kNN monitor: cosine, k=200, T=0.07, the train split as memory bank, "
+                        f"{monitor_queries or 'the test split'} as queries",
+            "points": knn_curve}
     if not is_chief():
         return results
 
@@ -445,10 +493,46 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
 
     if evaluate and eval_test is not None and num_classes:
         results.update(_evaluate(config, final, eval_train, eval_test, num_classes, workdir))
-    _plots(workdir, final, eval_test, class_names=train.class_names, interval=interval)
+    _plots(workdir, final, eval_test, class_names=train.class_names, interval=interval,
+           knn_curve=results.get("knn_curve"))
     results["seconds"] = round(time.time() - t0, 1)
     write_json_atomic(os.path.join(workdir, "results.json"), results)
     return results
+
+
+MONITOR_TEST_IMAGES = 5000
+
+
+def _monitor_subset(test, config):
+    """(dataset, description) of the kNN monitor's queries: the first 5,000 test images of an
+    in-memory split (CIFAR-10's test order mixes the classes), else the whole test split."""
+    from sslhsic_tf import data
+
+    what = f"the {test.num_examples} test images"
+    if test.images is not None and test.num_examples > MONITOR_TEST_IMAGES:
+        test = data.from_arrays(test.images[:MONITOR_TEST_IMAGES],
+                                test.labels[:MONITOR_TEST_IMAGES], num_classes=test.num_classes)
+        what = f"the first {MONITOR_TEST_IMAGES} test images (index order)"
+    return data.eval_dataset(test, config.data.eval, batch_size=256), what
+
+
+def _knn_curve(log_path, interval, per_epoch):
+    """[{"step", "epoch", "knn_top1"}] from the knn_top1 column of train_log.csv (every resumed
+    segment included); [] without one."""
+    import csv
+
+    if not os.path.exists(log_path):
+        return []
+    with open(log_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    points = []
+    for row in rows:
+        value = row.get("knn_top1")
+        if value not in (None, "", "nan"):
+            step = (int(row["epoch"]) + 1) * interval
+            points.append({"step": step, "epoch": round(step / per_epoch, 3),
+                           "knn_top1": float(value)})
+    return points
 
 
 def _evaluate(config, encoder, train, test, num_classes, workdir):
@@ -489,7 +573,7 @@ def _headline(report, prefix):
     return out
 
 
-def _plots(workdir, encoder, test, class_names=None, interval=None):
+def _plots(workdir, encoder, test, class_names=None, interval=None, knn_curve=None):
     from sslhsic_tf import evaluation
     from sslhsic_tf.training import plots
 
@@ -499,6 +583,9 @@ def _plots(workdir, encoder, test, class_names=None, interval=None):
             plots.plot_training_curves(
                 log_path, os.path.join(workdir, "training_curves.png"),
                 xlabel=f"checkpoint interval ({interval} steps)" if interval else "epoch")
+        if knn_curve:
+            plots.plot_knn_curve(knn_curve["points"], os.path.join(workdir, "knn_curve.png"),
+                                 title=knn_curve["protocol"])
         if test is not None:
             features, labels = evaluation.extract_features(encoder, test)
             plots.plot_embedding(features, labels, os.path.join(workdir, "embedding_pca.png"),

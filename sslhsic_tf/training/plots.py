@@ -165,6 +165,21 @@ def plot_training_curves(history, path, title=None, xlabel="epoch"):
     return _save(figure, path)
 
 
+def plot_knn_curve(points, path, title=None):
+    """Writes kNN top-1 against epochs (`points`: [{"epoch", "knn_top1"}, ...]) as a PNG."""
+    epochs = [p["epoch"] for p in points]
+    accuracy = [100.0 * p["knn_top1"] for p in points]
+    figure = Figure(figsize=(6, 4), dpi=100, layout="constrained")
+    axis = figure.add_subplot(1, 1, 1)
+    axis.plot(epochs, accuracy, "o-", markersize=3)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("kNN top-1 (%)")
+    axis.grid(alpha=0.3)
+    if title:
+        axis.set_title(title, fontsize=8, wrap=True)
+    return _save(figure, path)
+
+
 def plot_embedding(
     features,
     labels,

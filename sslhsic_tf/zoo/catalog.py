@@ -2,6 +2,7 @@
 
 import copy
 import datetime
+import difflib
 import json
 import os
 import pathlib
@@ -30,8 +31,10 @@ def _entry(name, zoo_root):
     check_name(name)
     models = read_manifest(zoo_root)["models"]
     if name not in models:
+        close = difflib.get_close_matches(name, sorted(models), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
         available = ", ".join(sorted(models)) or "none"
-        raise ValueError(f"unknown zoo model {name!r} in {zoo_root}; available: {available}")
+        raise ValueError(f"unknown zoo model {name!r} in {zoo_root}; {hint}available: {available}")
     return models[name]
 
 

@@ -36,7 +36,13 @@ def resolve_root(zoo_root=None):
     folder = root() if zoo_root is None else pathlib.Path(os.fspath(zoo_root)).expanduser()
     folder = folder.absolute()
     if not folder.is_dir():
-        hint = f" (set ${ENV_VAR} or pass root=)" if zoo_root is None else ""
+        if zoo_root is not None:
+            hint = ""
+        elif os.environ.get(ENV_VAR):
+            hint = f" (named by ${ENV_VAR}; set it to an existing zoo folder)"
+        else:
+            hint = (f"; the zoo ships in the repository's exports/ folder: after a non-editable "
+                    f"install, set ${ENV_VAR}=CLONE/exports (or pass root=)")
         raise FileNotFoundError(f"zoo folder {folder} does not exist{hint}")
     return folder
 

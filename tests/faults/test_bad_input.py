@@ -47,7 +47,30 @@ def _cases(npz, bad, tmp):
     taken = tmp / "export_taken"
     (taken / "export" / "ssl_hsic_resnet18x0.25_cifar10demo").mkdir(parents=True)
 
+    # Offline: downloads go to a proxy that refuses them; TFDS' ten retries (~3.5 minutes of
+    # backoff) are cut to none, so that the real download code fails at once.
+    offline = tmp / "offline"
+    offline.mkdir()
+    (offline / "sitecustomize.py").write_text(
+        "import tensorflow_datasets.core.download.downloader as d\nd.MAX_RETRIES = 0\n")
+    proxy = "http://127.0.0.1:9"
+    offline_env = {"PYTHONPATH": os.pathsep.join([str(offline), scripts.ROOT]),
+                   "TFDS_DATA_DIR": str(tmp / "tfds"), "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy,
+                   "https_proxy": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+
     return {
+        "TFDS data that cannot be downloaded (offline)": (
+            "pretrain", ["--config=cifar10_simclr", f"--workdir={tmp / 't1'}",
+                         "--config.total_steps=2"], 1,
+            ["--config.data.dataset=tfds:cifar10:train: TFDS 'cifar10' is not prepared in",
+             "could not be downloaded", "pass a local copy with --config.data.dataset="
+             "cifar10_archive:PATH"], offline_env),
+        "zoo name misspelt": (
+            "evaluate", ["--encoder=zoo:ssl_hsic_resnet18x0.25_cifar1",
+                         f"--train=cifar10_lossless:{npz}:train",
+                         f"--test=cifar10_lossless:{npz}:test"], 1,
+            ["unknown zoo model 'ssl_hsic_resnet18x0.25_cifar1'",
+             "did you mean ssl_hsic_resnet18x0.25_cifar10"]),
         "unknown config key": (*pretrain("k1", "--config.foo=1"), 2,
                                ["--config.foo=1: unknown config key 'foo'", "keys of config:"]),
         "unknown nested config key (with --config=FILE)": (
@@ -114,12 +137,13 @@ def _cases(npz, bad, tmp):
 def outcomes(tiny_npz, bad_data, tmp_path_factory):
     cases = _cases(tiny_npz, bad_data, tmp_path_factory.mktemp("bad_input"))
     debug_case = ("pretrain", cases["unknown config key"][1] + ["--debug"], None)
-    results = scripts.run_many([(script, args, None) for script, args, _, _ in cases.values()]
-                               + [debug_case])
+    results = scripts.run_many([(case[0], case[1], case[4] if len(case) > 4 else None)
+                                for case in cases.values()] + [debug_case])
     return cases, dict(zip(cases, results[:-1])), results[-1]
 
 
 CASE_IDS = [
+    "TFDS data that cannot be downloaded (offline)", "zoo name misspelt",
     "unknown config key", "unknown nested config key (with --config=FILE)",
     "preset name misspelt", "unknown key of a preset given by name",
     "config value of the wrong type", "missing config file", "config file that fails to load",
@@ -138,7 +162,7 @@ CASE_IDS = [
 def test_bad_input_gives_one_line_error(outcomes, case, faults):
     faults.inject(f"bad input: {case}")
     cases, results, _ = outcomes
-    _, _, code, fragments = cases[case]
+    code, fragments = cases[case][2:4]
     scripts.assert_user_error(results[case], *fragments, code=code)
     faults.survive(f"bad input: {case}")
 

@@ -204,10 +204,35 @@ def test_workdir_refuses_another_config_only_once_checkpoints_exist(tmp_path, fa
     recorded = json.load(open(tmp_path / "config.json"))
     assert recorded["config"]["batch_size"] == 64
     manager.save(_model(), 2)
-    with pytest.raises(ValueError, match=r"holds a run with another config \(differs in \['batch_size'\]\)"):
+    with pytest.raises(ValueError, match=r"holds a run with another config \(differs in \['batch_size'\]: "
+                       r"batch_size: 64 there, 32 here\); use a new --workdir, or pass the run's"):
         loop._check_workdir(str(tmp_path), _config(batch_size=32), manager)
     loop._check_workdir(str(tmp_path), _config(batch_size=64), manager)  # same config: resumes
     faults.survive("restart with a changed config")
+
+
+def test_run_of_an_older_version_resumes_when_new_keys_keep_their_defaults(tmp_path):
+    manager = ckpt.CheckpointManager(tmp_path / "checkpoints")
+    loop._check_workdir(str(tmp_path), _config(), manager)
+    manager.save(_model(), 2)
+    recorded = json.load(open(tmp_path / "config.json"))
+    del recorded["fingerprint"]["data"]["dataset"]  # as written before data.dataset existed
+    del recorded["fingerprint"]["method_kwargs"]["projector_output_bn"]
+    (tmp_path / "config.json").write_text(json.dumps(recorded))
+    loop._check_workdir(str(tmp_path), _config(), manager)  # resumes
+    with pytest.raises(ValueError, match=r"data.dataset: '' there, 'demo' here"):
+        loop._check_workdir(str(tmp_path), _config(**{"data.dataset": "demo"}), manager)
+
+
+def test_workdir_of_another_method_names_both_methods(tmp_path):
+    from sslhsic_tf.configs import cifar10_byol
+
+    manager = ckpt.CheckpointManager(tmp_path / "checkpoints")
+    loop._check_workdir(str(tmp_path), cifar10_byol.get_config(), manager)
+    manager.save(_model(), 2)
+    with pytest.raises(ValueError, match=r"differs in \[.*'method'.*\]: method: 'byol' there, "
+                                         r"'ssl_hsic' here;"):
+        loop._check_workdir(str(tmp_path), _config(), manager)
 
 
 @pytest.mark.parametrize("change, message", [

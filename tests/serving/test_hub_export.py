@@ -102,7 +102,8 @@ def test_call_rejects_wrong_rank_size_channels_dtype_and_range(exported):
         "rank 5": (x[None], "got shape] [1 3 8 12 3]"),
         "one channel": (x[..., :1], "got shape] [3 8 12 1]"),
         "swapped size": (np.swapaxes(x, 1, 2), "got shape] [3 12 8 3]"),
-        "other size": (images(2, 8, 8), "got shape] [2 8 8 3]"),
+        "other size": (images(2, 8, 8), "(resize first, e.g. tf.image.resize(images, (8, 12)); "
+                       "the encoder was trained at 8x12); got shape] [2 8 8 3]"),
         "0-255 values": (x * 255.0, "outside [0, 1]"),
         "negative values": (x - 0.5, "outside [0, 1]"),
         "NaN": (np.where(x > 0.5, np.nan, x).astype("float32"), "outside [0, 1]"),

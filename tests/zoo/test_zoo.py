@@ -239,7 +239,13 @@ def test_default_root_and_environment_override(tmp_path, template, monkeypatch):
     assert zoo.root() == root
     assert zoo.list() == ["tiny"] and zoo.info("tiny")["path"] == str(root / "tiny")
     monkeypatch.setenv(zoo.ENV_VAR, str(tmp_path / "absent"))
-    with pytest.raises(FileNotFoundError, match=r"does not exist \(set \$SSLHSIC_ZOO"):
+    with pytest.raises(FileNotFoundError, match=r"does not exist \(named by \$SSLHSIC_ZOO; set it"):
+        zoo.list()
+    monkeypatch.delenv(zoo.ENV_VAR)
+    monkeypatch.setattr(zoo.paths, "root", lambda: tmp_path / "site-packages" / "exports")
+    with pytest.raises(FileNotFoundError, match=r"does not exist; the zoo ships in the "
+                                                r"repository's exports/ folder: after a "
+                                                r"non-editable install, set \$SSLHSIC_ZOO="):
         zoo.list()
     (tmp_path / "empty").mkdir()
     assert zoo.list(tmp_path / "empty") == []

@@ -1,0 +1,63 @@
+"""The kNN monitor of a pretraining run: every `eval.knn_every_steps` steps, kNN top-1 (cosine,
+k = 200, T = 0.07) lands in train_log.csv, in results.json's `knn_curve` (step, epoch) and in
+knn_curve.png; its last point (taken on the final weights) matches a NumPy kNN on the final
+encoder's features."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sslhsic_tf import data, evaluation, serving
+from sslhsic_tf.configs import demo
+from sslhsic_tf.training import loop
+
+
+def _numpy_knn(train_f, train_l, test_f, test_l, k=200, temperature=0.07, classes=10):
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    sim = unit(test_f) @ unit(train_f).T
+    top = np.argsort(-sim, axis=1)[:, :k]
+    weights = np.exp(np.take_along_axis(sim, top, axis=1) / temperature)
+    scores = np.zeros((len(test_f), classes))
+    for c in range(classes):
+        scores[:, c] = (weights * (train_l[top] == c)).sum(1)
+    return float((scores.argmax(1) == test_l).mean())
+
+
+@pytest.mark.slow
+def test_knn_curve_in_results_and_plot(tmp_path):
+    npz = tmp_path / "tiny.npz"
+    arrays = {}
+    for split, n in (("train", 256), ("test", 96)):
+        source = data.demo(split)
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = source.images[:n], source.labels[:n]
+    np.savez(npz, **arrays)
+    config = demo.get_config()
+    config.model.width_multiplier = 0.125
+    config.method_kwargs.update({"projector_hidden": 32, "projection_dim": 16,
+                                 "predictor_hidden": 32, "num_features": 32,
+                                 "bandwidth_points": 64})
+    config.batch_size = 32
+    config.total_steps = 4
+    config.checkpoint_every_steps = 2
+    config.eval.knn_every_steps = 2
+    config.data.train = f"cifar10_lossless:{npz}:train"
+    config.data.test = f"cifar10_lossless:{npz}:test"
+    results = loop.pretrain(config, str(tmp_path / "run"), evaluate=False, verbose=0)
+
+    curve = results["knn_curve"]
+    assert [p["step"] for p in curve["points"]] == [2, 4]
+    assert [p["epoch"] for p in curve["points"]] == [0.25, 0.5]  # 8 steps per epoch
+    assert "k=200" in curve["protocol"] and "the 96 test images" in curve["protocol"]
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["knn_curve"] == curve
+    assert (tmp_path / "run" / "knn_curve.png").stat().st_size > 0
+
+    encoder = serving.load_keras(str(tmp_path / "run" / "encoder.keras"), compile=False)
+    train_f, train_l = evaluation.extract_features(encoder, data.eval_dataset(
+        data.from_arrays(arrays["x_train"], arrays["y_train"], num_classes=10), "cifar10"))
+    test_f, test_l = evaluation.extract_features(encoder, data.eval_dataset(
+        data.from_arrays(arrays["x_test"], arrays["y_test"], num_classes=10), "cifar10"))
+    expected = _numpy_knn(np.asarray(train_f), np.asarray(train_l), np.asarray(test_f),
+                          np.asarray(test_l))
+    assert abs(curve["points"][-1]["knn_top1"] - expected) <= 1.5 / 96, (curve, expected)
