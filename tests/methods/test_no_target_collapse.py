@@ -4,8 +4,9 @@ Measured (benchmarks/ssl_hsic_collapse.py): with the BYOL projector (no output B
 normalised projections of the no-target variant fall together within 15 steps (their mean
 squared distance from 1.3 to 0.02) while the learned bandwidth, moving about 1% a step, cannot
 follow; HSIC(Z, Y) then sits at its collapse level 1/(M - 1). The projector's output BatchNorm,
-the no-target default, keeps them apart. Both are run here on the embedded demo subset, the
-demo's encoder and heads: the control proves the measurement sees a collapse.
+the no-target default, keeps them apart. Both are run here on the embedded demo subset with
+a ResNet-18 at 1/8 width, batch 128, 15 steps (under 2 minutes of CPU): the control proves the
+measurement sees a collapse.
 """
 
 import keras
@@ -15,7 +16,7 @@ import pytest
 from sslhsic_tf import data, methods, models
 from sslhsic_tf.objectives._numerics import l2_normalize
 
-STEPS, BATCH = 15, 256
+STEPS, BATCH = 15, 128
 
 
 def _spread(model, views):
@@ -29,10 +30,10 @@ def _spread(model, views):
 
 def _train(**override):
     keras.utils.set_random_seed(0)
-    encoder = models.resnet(18, 0.25, cifar_stem=True)
+    encoder = models.resnet(18, 0.125, cifar_stem=True)
     model = methods.create(
         "ssl_hsic_no_target", encoder, total_steps=200, batch_size=BATCH,
-        projector_hidden=1024, projection_dim=128, bandwidth_learning_rate=1e-2,
+        projector_hidden=512, projection_dim=64, bandwidth_learning_rate=1e-2,
         **override,
         optimizer_config={"base_learning_rate": 1.0, "trust_coefficient": 0.02,
                           "weight_decay": 1e-5})
@@ -49,7 +50,8 @@ def _train(**override):
 def test_no_target_variant_keeps_its_projections_apart():
     output_bn, before, after, hsic_zy = _train()  # the shipped default
     assert output_bn is True
-    assert after > 0.3 * before, (before, after, hsic_zy)
+    assert after > 0.5 * before, (before, after, hsic_zy)  # measured: 1.97 -> 2.00
     # The control: the same run with the BYOL projector collapses (so the check can fail).
     _, before_c, after_c, hsic_zy_c = _train(projector_output_bn=False)
-    assert after_c < 0.1 * before_c, (before_c, after_c, hsic_zy_c)
+    assert after_c < 0.15 * before_c, (before_c, after_c, hsic_zy_c)  # measured: 1.30 -> 0.08
+
