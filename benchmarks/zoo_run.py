@@ -75,7 +75,7 @@ def _save_weights(encoder, out_dir):
         size += w.nbytes
     files.append(chunk)
     names = []
-    for k, chunk in enumerate(files):  # noqa: B007
+    for k, chunk in enumerate(files):
         name = f"encoder_weights.{k:03d}.npz"
         np.savez(os.path.join(out_dir, name), **chunk)
         names.append(name)
@@ -137,10 +137,8 @@ def run(args, out_dir):
     order = jax.random.permutation(jax.random.key(0), len(x_train))
     labels_device = jax.device_put(y_train)
 
-    def batch_at(step):
-        epoch, i = divmod(step, per_epoch)
-        perm = order if epoch == 0 else jax.random.permutation(jax.random.key(epoch), len(x_train))
-        idx = jax.lax.dynamic_slice_in_dim(perm, i * batch, batch)
+    def batch_at(step):  # `order`: this epoch's permutation, drawn once per epoch by the loop
+        idx = jax.lax.dynamic_slice_in_dim(order, (step % per_epoch) * batch, batch)
         return train_images[idx], labels_device[idx]
 
     t1 = time.time()
@@ -185,13 +183,13 @@ def run(args, out_dir):
         json.dump(encoder_args, f)
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    sup_model, _, sup_flops = accelerator._build("supervised", 18, preset["width"], True, 32,
+    sup_model, _, _ = accelerator._build("supervised", 18, preset["width"], True, 32,
                                                  batch, 10)
     sup_example = (jax.numpy.asarray(np.random.default_rng(0).random((2 * batch, 32, 32, 3),
                                                                      dtype=np.float32)),
                    jax.numpy.asarray(np.zeros(2 * batch, np.int32)))
     sup_step, _ = accelerator._jax_step("supervised", sup_model, None, sup_example)
-    fwd_model, fwd_encoder, fwd_flops = accelerator._build("forward", 18, preset["width"], True,
+    _, fwd_encoder, _ = accelerator._build("forward", 18, preset["width"], True,
                                                            32, batch, 10)
     fwd_step, _ = accelerator._jax_step("forward", None, fwd_encoder, sup_example[0])
     timings = {}
