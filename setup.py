@@ -37,7 +37,7 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2", "tf_keras>=2.16", "jax[cpu]>=0.4.30"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "pytest-xdist>=3", "tf_keras>=2.16", "jax[cpu]>=0.4.30"],
         "jax": ["jax>=0.4.30"],
     },
     entry_points={
@@ -45,6 +45,7 @@ setup(
             "sslhsic-pretrain=sslhsic_tf.pretrain:run",
             "sslhsic-evaluate=sslhsic_tf.evaluate:run",
             "sslhsic-export=sslhsic_tf.export:run",
+            "sslhsic-analyze=sslhsic_tf.analyze:run",
         ]
     },
 )

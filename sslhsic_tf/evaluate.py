@@ -15,7 +15,6 @@ class-balanced subsets chosen by --seed (the indices are saved next to --output)
 in the JSON carries its protocol; top-1 and top-5.
 """
 
-import json
 import os
 import sys
 
@@ -43,59 +42,6 @@ flags.DEFINE_string("output", None, "JSON file to write (default: <run>/evaluati
 FLAGS = flags.FLAGS
 
 
-def _run_config(path):
-    cfg = os.path.join(path, "config.json")
-    if os.path.isfile(cfg):
-        with open(cfg) as f:
-            return json.load(f)["config"]
-    return None
-
-
-def load_encoder(spec):
-    """(encoder keras.Model, run config or None, trainable) from an --encoder value."""
-
-    from sslhsic_tf import serving, zoo
-
-    if spec.startswith("zoo:"):
-        info = zoo.info(spec[4:])
-        return _saved_model_encoder(zoo.load(spec[4:]), info["feature_dim"]), None, False
-    if os.path.isdir(spec) and os.path.isfile(os.path.join(spec, "encoder.keras")):
-        return serving.load_keras(os.path.join(spec, "encoder.keras"), compile=False), _run_config(spec), True
-    if os.path.isdir(spec) and os.path.isfile(os.path.join(spec, "saved_model.pb")):
-        import tensorflow as tf
-
-        meta = serving.read_export_metadata(spec)
-        return _saved_model_encoder(tf.saved_model.load(spec), meta["feature_dim"]), None, False
-    if spec.endswith(".keras") and os.path.isfile(spec):
-        model = serving.load_keras(spec, compile=False)
-        if hasattr(model, "export_encoder"):
-            model = model.export_encoder()
-        return model, None, True
-    raise ValueError(
-        f"--encoder={spec!r} is not a pretraining run folder (with encoder.keras), a .keras file, "
-        "zoo:NAME, or a SavedModel folder"
-    )
-
-
-def _saved_model_encoder(obj, feature_dim):
-    """A frozen keras.Model calling a loaded SavedModel encoder in inference mode."""
-    import keras
-
-    class SavedModelEncoder(keras.layers.Layer):
-        def __init__(self, **kwargs):
-            super().__init__(trainable=False, **kwargs)
-            self.obj = obj
-
-        def call(self, images):
-            return obj(images, training=False)
-
-        def compute_output_shape(self, input_shape):
-            return (input_shape[0], feature_dim)
-
-    images = keras.Input((None, None, 3))
-    return keras.Model(images, SavedModelEncoder()(images), name="saved_model_encoder")
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -103,7 +49,7 @@ def main(argv):
         raise app.UsageError("--encoder is required")
     from sslhsic_tf import data, evaluation
 
-    encoder, config, trainable = load_encoder(FLAGS.encoder)
+    encoder, config, trainable = evaluation.load_encoder(FLAGS.encoder)
     protocols = tuple(FLAGS.protocols)
     if not trainable and "finetune" in protocols:
         raise app.UsageError("fine-tuning needs a .keras encoder (a run folder or .keras file), "

@@ -13,6 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tests import helpers  # noqa: E402
+
 # Two logical CPU devices give a real MirroredStrategy on a CPU-only machine. This must run
 # before TensorFlow initialises its devices, hence here, at collection time.
 _cpus = tf.config.list_physical_devices("CPU")
@@ -72,3 +74,33 @@ def mirrored():
     if not _MIRRORED:
         _MIRRORED.append(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
     return _MIRRORED[0]
+
+
+# The fault ledger (tests/faults): each pytest-xdist worker hands its counts to the controller,
+# which prints the sum ("faults: N injected, M survived") at the end of the run.
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["faults"] = helpers.FAULTS.as_dict()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    counts = getattr(node, "workeroutput", {}).get("faults")
+    if counts:
+        helpers.FAULTS.add(counts)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if hasattr(terminalreporter.config, "workeroutput"):
+        return
+    ledger = helpers.FAULTS
+    injected, survived = sum(ledger.injected.values()), sum(ledger.survived.values())
+    if not injected:
+        return
+    terminalreporter.write_sep("-", "fault injection")
+    terminalreporter.write_line(f"faults: {injected} injected, {survived} survived")
+    for kind in sorted(ledger.injected):
+        lost = ledger.injected[kind] - ledger.survived[kind]
+        if lost:
+            terminalreporter.write_line(f"  NOT survived: {kind} ({lost} of {ledger.injected[kind]})")

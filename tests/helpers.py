@@ -1,5 +1,7 @@
-"""Helpers shared by tests: running a script under the JAX backend in its own process."""
+"""Helpers shared by tests: running a script under the JAX backend in its own process; the
+ledger of injected faults."""
 
+import collections
 import json
 import os
 import subprocess
@@ -31,3 +33,30 @@ def run_python(code, backend="jax", timeout=600, env=None):
         )
     lines = [l for l in proc.stdout.strip().splitlines() if l.strip()]
     return json.loads(lines[-1])
+
+
+class FaultLedger:
+    """Counts injected faults and survived ones, by kind (summed over pytest-xdist workers by
+    `tests/conftest.py`)."""
+
+    def __init__(self):
+        self.injected = collections.Counter()
+        self.survived = collections.Counter()
+
+    def inject(self, kind, count=1):
+        self.injected[kind] += count
+
+    def survive(self, kind, count=1):
+        if self.survived[kind] + count > self.injected[kind]:
+            raise AssertionError(f"fault {kind!r}: more survived than injected")
+        self.survived[kind] += count
+
+    def as_dict(self):
+        return {"injected": dict(self.injected), "survived": dict(self.survived)}
+
+    def add(self, counts):
+        self.injected.update(counts["injected"])
+        self.survived.update(counts["survived"])
+
+
+FAULTS = FaultLedger()

@@ -1,7 +1,8 @@
-"""Kernel-dependence diagnostics of any representation (issue 16; first part: the metrics).
+"""Kernel-dependence diagnostics of any encoder (the `sslhsic-analyze` script's library).
 
 `metrics`: `hsic_identity`, `label_cka`, `infonce`, `alignment`, `uniformity`, `rankme`: pure
-functions of features, tested against direct NumPy computations.
+functions of features, tested against direct NumPy computations. `report`: `analyze(encoder,
+source)` (every metric on augmented views and clean images, kNN) and `plot_dashboard`.
 """
 
 from sslhsic_tf.analysis.metrics import (
@@ -12,3 +13,4 @@ from sslhsic_tf.analysis.metrics import (
     rankme,
     uniformity,
 )
+from sslhsic_tf.analysis.report import analyze, plot_dashboard

@@ -1,5 +1,6 @@
 """Evaluation of frozen (and fine-tuned) encoders: kNN, linear probes, fine-tuning, label subsets.
 
+- `encoders.load_encoder`: an encoder from a run folder, `.keras` file, `zoo:NAME` or SavedModel.
 - `features`: inference-mode feature extraction, L2 normalisation, a weights-keyed cache.
 - `knn`: weighted k-NN (cosine, exp(s/T) votes), k = 20 and 200, T = 0.07.
 - `linear_lbfgs`: offline L-BFGS logistic-regression probe on cached features.
@@ -12,6 +13,7 @@
 """
 
 from sslhsic_tf.evaluation.classifier import EncoderClassifier
+from sslhsic_tf.evaluation.encoders import load_encoder
 from sslhsic_tf.evaluation.features import (
     cached_features,
     extract_features,

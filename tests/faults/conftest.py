@@ -7,48 +7,16 @@ embedded demo data, as an npz that `cifar10_lossless:PATH:split` reads), `bad_da
 invalid inputs built from it and from the demo archive).
 """
 
-import collections
-
 import numpy as np
 import pytest
 
+from tests import helpers
 from tests.faults import scripts
-
-
-class FaultLedger:
-    """Counts injected faults and survived ones, by kind."""
-
-    def __init__(self):
-        self.injected = collections.Counter()
-        self.survived = collections.Counter()
-
-    def inject(self, kind, count=1):
-        self.injected[kind] += count
-
-    def survive(self, kind, count=1):
-        if self.survived[kind] + count > self.injected[kind]:
-            raise AssertionError(f"fault {kind!r}: more survived than injected")
-        self.survived[kind] += count
-
-
-LEDGER = FaultLedger()
 
 
 @pytest.fixture
 def faults():
-    return LEDGER
-
-
-def pytest_terminal_summary(terminalreporter):
-    injected, survived = sum(LEDGER.injected.values()), sum(LEDGER.survived.values())
-    if not injected:
-        return
-    terminalreporter.write_sep("-", "fault injection")
-    terminalreporter.write_line(f"faults: {injected} injected, {survived} survived")
-    for kind in sorted(LEDGER.injected):
-        lost = LEDGER.injected[kind] - LEDGER.survived[kind]
-        if lost:
-            terminalreporter.write_line(f"  NOT survived: {kind} ({lost} of {LEDGER.injected[kind]})")
+    return helpers.FAULTS
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""A few hundred steps on real CIFAR-10 images learn something a random encoder does not have.
+"""A hundred-odd steps on real CIFAR-10 images learn something a random encoder does not have.
 
 SSL-HSIC with its target network on the embedded CIFAR-10 demo subset (5,000 train / 1,000
 test images, so it runs on a bare clone), a ResNet-18 at 1/8 width on CPU: the loss falls and the
@@ -12,7 +12,7 @@ import pytest
 
 from sslhsic_tf import data, evaluation, methods, models
 
-STEPS, BATCH = 300, 128
+STEPS, BATCH = 120, 128
 
 
 class _Losses(keras.callbacks.Callback):
@@ -22,6 +22,14 @@ class _Losses(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.losses.append((float(logs["loss"]), float(logs["hsic_zy"])))
+
+    def per_step(self):
+        """The logs are running means over the epoch: r_t = mean(x_1..x_t), so
+        x_t = t r_t - (t - 1) r_{t-1}."""
+        means = np.array(self.losses, np.float64)
+        t = np.arange(1, len(means) + 1)[:, None]
+        totals = means * t
+        return np.diff(totals, axis=0, prepend=0.0)
 
 
 def _knn_top1(encoder, train, test):
@@ -52,11 +60,11 @@ def test_ssl_hsic_learns_on_real_cifar10():
 
     # The loss falls, and not by collapsing: HSIC(Z, Y), the dependence on image identity,
     # rises well above its collapse/independence level 1/(M - 1) = 1/3.
-    losses = np.array(record.losses)
+    losses = record.per_step()
     assert np.isfinite(losses).all()
     first, last = losses[:30].mean(axis=0), losses[-30:].mean(axis=0)
     assert last[0] < first[0] - 0.01, (first, last)
     assert last[1] > first[1] + 0.03, (first, last)
 
     learned, random = _knn_top1(encoder, train, test), _knn_top1(random_encoder, train, test)
-    assert learned > random + 0.05, (learned, random)  # measured: 34.7% vs 23.6%
+    assert learned > random + 0.05, (learned, random)  # measured: 36.3% vs 23.3%

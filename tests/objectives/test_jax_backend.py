@@ -37,6 +37,11 @@ def compute(views, logits_t, logits_s):
     for part, v in O.dissl_loss(logits_t, logits_s).items():
         out[f"dissl_{part}"] = v
     out["bandwidth_j"] = O.bandwidth_objective(views, 0.6, num_points=None)
+    for part, v in O.dino_loss(logits_t, logits_s, logits_t[0, 0], 0.04, 0.1).items():
+        out[f"dino_{part}"] = v
+    out["dino_center"] = O.dino_center_update(logits_t[0, 0], logits_t, 0.9)[3]
+    for part, v in O.swav_loss(0.1 * logits_s, 2, 0.1, 0.05, 3).items():
+        out[f"swav_{part}"] = v
     return out
 """
 
@@ -49,6 +54,8 @@ import jax.numpy as jnp
 out = {k: float(v) for k, v in jax.jit(compute)(views, logits_t, logits_s).items()}
 grad_hsic = jax.jit(jax.grad(lambda v: O.ssl_hsic_loss(v, bandwidth=0.7, num_features=None)["loss"]))(views)
 grad_dissl = jax.jit(jax.grad(lambda t: O.dissl_loss(t, logits_s)["loss"]))(logits_t)
+grad_dino = jax.jit(jax.grad(lambda s: O.dino_loss(logits_t, s, logits_t[0, 0])["loss"]))(logits_s)
+grad_swav = jax.jit(jax.grad(lambda s: O.swav_loss(0.1 * s)["loss"]))(logits_s)
 grad_c = jax.jit(jax.grad(lambda c: O.bandwidth_objective(views, c, num_points=None)))(jnp.float32(0.6))
 
 @jax.jit
@@ -79,6 +86,8 @@ print(json.dumps({
     "values": out,
     "grad_hsic": np.asarray(grad_hsic).tolist(),
     "grad_dissl": np.asarray(grad_dissl).tolist(),
+    "grad_dino": np.asarray(grad_dino).tolist(),
+    "grad_swav": np.asarray(grad_swav).tolist(),
     "grad_c": float(grad_c),
     "feature_zy": [float(d["hsic_zy"]) for d in draws],
     "feature_zz": [float(d["hsic_zz"]) for d in draws],
@@ -103,13 +112,18 @@ def test_jax_backend_matches_tensorflow():
 
     v = tf.Variable(views)
     t = tf.Variable(logits_t)
+    s = tf.Variable(logits_s)
     c = tf.Variable(0.6)
     with tf.GradientTape(persistent=True) as tape:
         hsic = O.ssl_hsic_loss(v, bandwidth=0.7, num_features=None)["loss"]
         dissl = O.dissl_loss(t, logits_s)["loss"]
+        dino = O.dino_loss(logits_t, s, logits_t[0, 0])["loss"]
+        swav = O.swav_loss(0.1 * s)["loss"]
         j = O.bandwidth_objective(views, c, num_points=None)
     np.testing.assert_allclose(got["grad_hsic"], tape.gradient(hsic, v).numpy(), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(got["grad_dissl"], tape.gradient(dissl, t).numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(got["grad_dino"], tape.gradient(dino, s).numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(got["grad_swav"], tape.gradient(swav, s).numpy(), rtol=RTOL, atol=ATOL)
     assert got["grad_c"] == pytest.approx(float(tape.gradient(j, c)), rel=RTOL, abs=ATOL)
 
     # JAX random features: reproducible under jit with a stateless seed, and unbiased.
