@@ -15,13 +15,14 @@ import subprocess
 import sys
 import time
 
+from sslhsic_tf import methods
 from sslhsic_tf.configs import common
 
-METHODS = ("ssl_hsic", "ssl_hsic_no_target", "byol", "simclr", "cissl", "dissl")
-# Short runs: the learned bandwidth must move within a few hundred steps (objectives.md: with the
+METHODS = tuple(methods.names())
+# Short runs: a learned bandwidth must move within a few hundred steps (objectives.md: with the
 # reference's Adam 3e-4 it stays near 1 and the run can settle in the collapse regime).
 SHORT_RUN = {m: ["--config.method_kwargs.bandwidth_learning_rate=0.01"]
-             for m in ("ssl_hsic", "ssl_hsic_no_target")}
+             for m in METHODS if "bandwidth_learning_rate" in methods.options(m)}
 
 
 def command(method, args):

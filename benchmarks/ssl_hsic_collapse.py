@@ -55,7 +55,7 @@ def probe(model, views, seed):
 
     frozen = [v.value for v in model.non_trainable_variables]
     saved = [tf.identity(v) for v in frozen]
-    prepared = tf.nest.map_structure(tf.stop_gradient, model.prepare(views, seed))
+    prepared = tf.nest.map_structure(tf.stop_gradient, model.constants(views, seed))
     weights = model.projector.trainable_variables
     with tf.GradientTape(persistent=True) as tape:
         features = [model.encoder(v, training=True) for v in views]

@@ -404,14 +404,6 @@ def resolve_pixel(config):
     )
 
 
-def pixel_augment(images, seed, config):
-    """`sslhsic_tf.data.pixel.pixel_augment`: the pixel stage of one view on a batch (keras.ops,
-    any backend); `config` as in `resolve_pixel`."""
-    from sslhsic_tf.data import pixel  # pixel imports this module
-
-    return pixel.pixel_augment(images, seed, config)
-
-
 def resolve_eval(config):
     """An `EvalConfig`, a preset name in `EVAL_PRESETS`, or an int size (ImageNet protocol)."""
     if isinstance(config, EvalConfig):

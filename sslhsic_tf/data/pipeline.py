@@ -50,6 +50,7 @@ from sslhsic_tf.data import decode as _decode
 from sslhsic_tf.data import pixel as _pixel
 from sslhsic_tf.data.augment import CropConfig, resolve_eval, resolve_views
 from sslhsic_tf.data.sources import ImageSource
+from sslhsic_tf.utils import backend
 
 AUTOTUNE = tf.data.AUTOTUNE
 TF = _crops.TF_NAMESPACE
@@ -283,7 +284,7 @@ def _batched_crops_ok(shape, crop_mode):
 
 def _resolve_pixel_stage(pixel_stage):
     if pixel_stage == "auto":
-        return "pipeline" if keras.backend.backend() == "tensorflow" else "device"
+        return backend.pixel_stage()
     if pixel_stage not in ("pipeline", "device"):
         raise ValueError(f"pixel_stage must be 'auto', 'pipeline' or 'device', got {pixel_stage!r}")
     if pixel_stage == "pipeline" and keras.backend.backend() != "tensorflow":

@@ -298,14 +298,6 @@ def _color_jitter(planes, params, config):
     return planes
 
 
-def color_jitter(images, params, config):
-    """Brightness, contrast, saturation, hue in each image's own random order, clip after each.
-
-    `params["order"]` `[B, 4]` are sort keys: op j runs before op k when key j < key k.
-    """
-    return _stack(_color_jitter(_planes(images), params, config))
-
-
 def apply_pixel_augment_planes(planes, params, config):
     """`apply_pixel_augment` on channel planes: `[3, B, H, W]` (or a tuple of three `[B, H, W]`)
     float in [0, 1] -> float32 `[B, H, W, 3]` in [0, 1]."""

@@ -10,8 +10,10 @@
 - `transforms`: probe-training / test transforms on batches from `sslhsic_tf.data` eval configs.
 - `projection`: PCA and exact t-SNE for 2-D maps (plots live in `sslhsic_tf.training.plots`).
 - `suite.evaluate_encoder`: all of the above in one JSON-serialisable report.
+- `check_features`, `check_labels`: the argument checks every protocol uses (one-line errors).
 """
 
+from sslhsic_tf.evaluation._checks import check_features, check_labels
 from sslhsic_tf.evaluation.classifier import EncoderClassifier
 from sslhsic_tf.evaluation.encoders import load_encoder
 from sslhsic_tf.evaluation.features import (

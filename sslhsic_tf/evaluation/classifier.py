@@ -24,6 +24,7 @@ from sslhsic_tf.evaluation.features import pad_batch
 from sslhsic_tf.evaluation.inputs import batch_size_of, collect_labels, iterate_batches, num_batches
 from sslhsic_tf.evaluation.transforms import resolve_for_data
 from sslhsic_tf.evaluation.metrics import topk_accuracies
+from sslhsic_tf.utils import backend
 from sslhsic_tf.utils.random import stateless_seed
 
 SCHEDULES = ("cosine", "constant")
@@ -85,7 +86,7 @@ class EncoderClassifier(keras.Model):
 @contextlib.contextmanager
 def frozen(layer):
     """Sets `layer.trainable = False` (recursively) for the block; restores every sublayer's flag."""
-    states = [(sub, sub.trainable) for sub in layer._flatten_layers(include_self=True, recursive=True)]
+    states = [(sub, sub.trainable) for sub in backend.flatten_layers(layer)]
     layer.trainable = False
     try:
         yield layer

@@ -1,15 +1,24 @@
 """Training models: `create(name, encoder, **overrides)` returns a `keras.Model` to `fit()`.
 
-Methods: ssl_hsic, ssl_hsic_no_target, byol, simclr, cissl, dissl. Each is a short `SSLModel`
-subclass (base.py holds the one train step) registered in registry.py.
+Methods: `names()`. Each is a short `SSLModel` subclass in its own module of this package,
+registered by a decorator; every such module is imported here, so a new method is a new file
+(base.py holds the backend-neutral step methods, tf_step.py and jax_step.py the two backends'
+steps, target.py the EMA target mixin). The method classes are also attributes of this package
+(`methods.SSLHSIC`, `methods.SimCLR`, ...).
 """
 
-from sslhsic_tf.methods.base import SSLModel
-from sslhsic_tf.methods.byol import BYOL
-from sslhsic_tf.methods.cissl import CISSL
-from sslhsic_tf.methods.dissl import DISSL
-from sslhsic_tf.methods.registry import create, names, register
-from sslhsic_tf.methods.simclr import SimCLR
-from sslhsic_tf.methods.ssl_hsic import SSLHSIC
+import importlib
+import pkgutil
 
-__all__ = ["SSLModel", "SSLHSIC", "BYOL", "SimCLR", "CISSL", "DISSL", "create", "names", "register"]
+from sslhsic_tf.methods.base import SSLModel
+from sslhsic_tf.methods.registry import create, get, names, options, register
+
+_INFRASTRUCTURE = {"base", "registry", "target", "tf_step", "jax_step"}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _INFRASTRUCTURE and not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+_CLASSES = {cls.__name__: cls for cls in (get(n) for n in names())}
+globals().update(_CLASSES)
+
+__all__ = ["SSLModel", *sorted(_CLASSES), "create", "get", "names", "options", "register"]

@@ -3,9 +3,9 @@
 A step, for a batch `{"views": (v1, ..., vV), "label": y}` (each view `[b, H, W, 3]`, the
 per-replica batch):
 
-1. *Prepare* (no gradient): optional pixel augmentation on the device, and the target
-   network's outputs for methods that have one (`SSLModel.prepare`).
-2. *Losses* (differentiated once): encode every view with the online encoder
+1. *Prepare* (no gradient, `prepare_step`): optional pixel augmentation on the device, and the
+   method's `constants` (the target network's outputs for methods that have one).
+2. *Losses* (differentiated once, `step_losses`): encode every view with the online encoder
    (`training=True`), apply the heads, stack head outputs views-first `[M, b, D]`, gather them
    across replicas to the global `[M, B, D]` (`distribute.gather`), evaluate the method's
    objective on the global batch, add the auxiliary objectives (learned bandwidth, online probe
@@ -13,18 +13,24 @@ per-replica batch):
 3. *Apply*: one `PartitionedOptimizer` routes each gradient to its sub-optimizer (LARS or Adam
    for the networks, Adam for the bandwidth, the probe's own optimizer); stop-gradients keep the
    three objectives' gradients apart.
-4. *After*: EMA updates (`SSLModel.after_step`: the method's `after_apply`, then the optional
-   evaluation EMA of the encoder, `eval_ema_decay`).
+4. *Finish* (`finish_step(outputs)`): the EMA of every pair in `momentum_pairs()` at the
+   method's `momentum()`, the method's `after_apply(outputs)` (e.g. a running centre of the
+   step's head outputs), then the optional evaluation EMA of the encoder (`eval_ema_decay`).
 
-Subclasses implement `build_heads`, `head_outputs` and `objective` (and optionally `prepare`,
-`auxiliary_losses`, `after_apply`); see `simclr.py` for the shortest one. The TensorFlow step is
-`_tf_train_step`; the JAX step `_jax_train_step` runs the same code in `keras.StatelessScope`s.
+Subclasses implement `build_heads`, `head_outputs` and `objective` (and optionally `constants`,
+`auxiliary_losses`, `momentum_pairs`, `after_apply`), and state what they need as class
+attributes (`optimizer_defaults`, `min_views`/`max_views`, `test_kwargs`); see `simclr.py` for
+the shortest one. This file is backend-neutral: `tf_step.py` and `jax_step.py` run the public
+step methods above (`unpack_batch`, `step_seed`, `prepare_step`, `step_losses`, `finish_step`,
+`update_trackers`) in the same order.
 """
 
 import keras
 from keras import ops
 
-from sslhsic_tf import distribute
+from sslhsic_tf import distribute, optim
+from sslhsic_tf.objectives._numerics import l2_normalize
+from sslhsic_tf.utils import backend
 from sslhsic_tf.utils import random as rng
 
 PROBE_LOSS_WEIGHT = 1.0
@@ -48,11 +54,6 @@ def _deserialize(cfg):
     return keras.saving.deserialize_keras_object(cfg)
 
 
-def l2_normalize(x, axis=-1, eps=1e-12):
-    x = ops.cast(x, "float32")
-    return x / ops.sqrt(ops.maximum(ops.sum(x * x, axis=axis, keepdims=True), eps))
-
-
 def _view_configs(views):
     """None, or the views as a JSON-ready list of dicts (serialisable in get_config)."""
     if views is None:
@@ -70,14 +71,6 @@ def _view_configs(views):
 def _asdict(d):
     return {k: (_asdict(v) if isinstance(v, dict) else list(v) if isinstance(v, tuple) else v)
             for k, v in d.items()}
-
-
-def _multi_worker(strategy):
-    import tensorflow as tf
-
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
-        strategy.extended._in_multi_worker_mode()
-    )
 
 
 class SSLModel(keras.Model):
@@ -101,18 +94,16 @@ class SSLModel(keras.Model):
 
     #: Names of the extra metrics a method logs (besides the ones the base logs).
     method_metrics = ()
-    #: The default optimizer settings (recipes.md); overridden by `optimizer_config`.
-    optimizer_defaults = {
-        "name": "lars",
-        "base_learning_rate": 0.4,
-        "weight_decay": 1e-6,
-        "momentum": 0.9,
-        "trust_coefficient": 1e-3,
-        "warmup_fraction": 0.01,
-        "clipnorm": None,
-    }
-    #: Minimum number of views the method needs.
+    #: The default optimizer settings (recipes.md; keys of `optim.OPTIMIZER_DEFAULTS`),
+    #: overridden by `optimizer_config`.
+    optimizer_defaults = dict(optim.OPTIMIZER_DEFAULTS)
+    #: The number of views per image the method takes: at least `min_views`, at most
+    #: `max_views` (None: any number, e.g. multi-crop).
     min_views = 2
+    max_views = None
+    #: Small head sizes that make a training step take well under a second in the tests
+    #: (`tests/methods/common.py` builds every registered method with them).
+    test_kwargs = {}
 
     def __init__(
         self,
@@ -149,12 +140,7 @@ class SSLModel(keras.Model):
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.device_augment = _view_configs(device_augment)
-        unknown = set(optimizer_config or {}) - set(self.optimizer_defaults)
-        if unknown:
-            raise ValueError(
-                f"optimizer_config has unknown keys {sorted(unknown)}; valid keys: "
-                f"{sorted(self.optimizer_defaults)}"
-            )
+        optim.check_settings(optimizer_config or {})
         self.optimizer_config = {**self.optimizer_defaults, **(optimizer_config or {})}
         self.probe_learning_rate = float(probe_learning_rate)
         if eval_ema_decay is not None and not 0.0 < eval_ema_decay < 1.0:
@@ -184,11 +170,12 @@ class SSLModel(keras.Model):
         """Creates and builds the heads (and target networks) of the method."""
         raise NotImplementedError
 
-    def prepare(self, views, seed):
-        """Work without gradient before the loss: returns a dict of constants (may be empty)."""
+    def constants(self, views, seed):
+        """Work without gradient before the loss (e.g. the target network's outputs): a dict of
+        constants, passed to `head_outputs` (may be empty)."""
         return {}
 
-    def head_outputs(self, views, features, prepared, training):
+    def head_outputs(self, views, features, constants, training):
         """Returns a dict name -> per-view outputs stacked views-first `[M, b, D]`."""
         raise NotImplementedError
 
@@ -200,8 +187,19 @@ class SSLModel(keras.Model):
         """Extra global losses whose gradients touch only their own variables (e.g. the bandwidth)."""
         return {}
 
-    def after_apply(self):
-        """State updates after the optimizer step (EMA)."""
+    def momentum_pairs(self):
+        """`(online, target)` layer pairs updated as target <- m target + (1 - m) online after
+        every optimizer step, m = `momentum()` (BYOL/DINO-style EMA networks). Default: none."""
+        return []
+
+    def momentum(self):
+        """The EMA momentum m of the step just applied (needed when `momentum_pairs()` is not
+        empty)."""
+        raise NotImplementedError(f"{type(self).__name__} has momentum_pairs but no momentum()")
+
+    def after_apply(self, outputs):
+        """State updates after the optimizer step and the EMA pairs; `outputs` are the step's
+        head outputs over the global batch (no gradient), e.g. for a running centre."""
 
     def collapse_indicators(self):
         """Logged values that sit at a known value when the representation collapses: name ->
@@ -238,9 +236,16 @@ class SSLModel(keras.Model):
         """The encoder to evaluate and export (its EMA copy with `eval_ema_decay`)."""
         return self.encoder if self.eval_ema_decay is None else self.eval_encoder
 
-    def after_step(self):
-        """Everything after the optimizer step: the method's `after_apply`, the evaluation EMA."""
-        self.after_apply()
+    def finish_step(self, outputs):
+        """Everything after the optimizer step: the EMA pairs, the method's `after_apply`, the
+        evaluation EMA."""
+        from sslhsic_tf.methods import target
+
+        pairs = self.momentum_pairs()
+        if pairs:
+            target.ema_update([v for _, t in pairs for v in t.variables],
+                              [v for o, _ in pairs for v in o.variables], self.momentum())
+        self.after_apply(outputs)
         if self.eval_ema_decay is not None:
             from sslhsic_tf.methods import target
 
@@ -249,35 +254,8 @@ class SSLModel(keras.Model):
 
     # ------------------------------------------------------------------------- compile
     def default_optimizer(self):
-        """The method's optimizer per recipes.md, with a warmup + cosine schedule."""
-        from sslhsic_tf import optim
-
-        cfg = self.optimizer_config
-        if self.total_steps is None:
-            raise ValueError(
-                "total_steps is needed for the default warmup-cosine schedule: pass "
-                "total_steps=... to methods.create(), or compile(optimizer=...) yourself"
-            )
-        peak = optim.scaled_learning_rate(cfg["base_learning_rate"], self.batch_size)
-        warmup = int(round(cfg["warmup_fraction"] * self.total_steps))
-        schedule = optim.WarmupCosine(peak, warmup_steps=warmup, total_steps=self.total_steps)
-        name = cfg["name"]
-        common = {} if cfg["clipnorm"] is None else {"global_clipnorm": cfg["clipnorm"]}
-        if name == "lars":
-            return optim.LARS(
-                learning_rate=schedule,
-                momentum=cfg["momentum"],
-                trust_coefficient=cfg["trust_coefficient"],
-                weight_decay=cfg["weight_decay"],
-                **common,
-            )
-        if name == "adamw":
-            return keras.optimizers.AdamW(
-                learning_rate=schedule, weight_decay=cfg["weight_decay"], **common
-            )
-        if name == "sgd":
-            return keras.optimizers.SGD(learning_rate=schedule, momentum=cfg["momentum"], **common)
-        raise ValueError(f"optimizer_config['name'] must be 'lars', 'adamw' or 'sgd'; got {name!r}")
+        """The method's optimizer (`optimizer_config`) with a warmup + cosine schedule."""
+        return optim.build_optimizer(self.optimizer_config, self.total_steps, self.batch_size)
 
     def compile(self, optimizer=None, **kwargs):
         """Compiles with `optimizer` (default: the method's) wrapped in a `PartitionedOptimizer`.
@@ -285,8 +263,6 @@ class SSLModel(keras.Model):
         The probe gets Adam(probe_learning_rate) and SSL-HSIC's bandwidth Adam(3e-4)
         (`sub_optimizers`), unless `optimizer` is already a `PartitionedOptimizer`.
         """
-        from sslhsic_tf import optim
-
         if kwargs.get("loss") is not None:
             raise ValueError("SSL models define their own objective; do not pass loss= to compile()")
         if optimizer is None:
@@ -326,7 +302,10 @@ class SSLModel(keras.Model):
         self.compile(**config)
 
     # ----------------------------------------------------------------------- the step
-    def _unpack(self, data):
+    def unpack_batch(self, data):
+        """`(views, label)` of a batch, checked (one-line errors naming the fix).
+
+        fit() passes the batch dict; train_on_batch(batch) passes (batch, None, None)."""
         # fit() passes the batch itself; train_on_batch(batch) passes (batch, None, None).
         if isinstance(data, (list, tuple)) and data and all(d is None for d in data[1:]):
             data = data[0]
@@ -345,6 +324,18 @@ class SSLModel(keras.Model):
             raise ValueError(
                 f"{self.__class__.__name__} needs at least {self.min_views} views per image; got "
                 f"{len(views)}"
+            )
+        global_views = getattr(self, "num_global_views", None)  # multi-crop methods
+        if global_views is not None and len(views) < global_views:
+            raise ValueError(
+                f"{type(self).__name__.lower()} has num_global_views={global_views} but the "
+                f"batch has {len(views)} views"
+            )
+        if self.max_views is not None and len(views) > self.max_views:
+            exactly = "exactly" if self.max_views == self.min_views else "at most"
+            raise ValueError(
+                f"{type(self).__name__.lower()} takes {exactly} {self.max_views} views per image; "
+                f"got {len(views)}"
             )
         for p, v in enumerate(views):
             if len(v.shape) != 4 or v.shape[-1] != 3:
@@ -378,61 +369,26 @@ class SSLModel(keras.Model):
                 "the views (and label) of a batch must hold the same images: batch sizes "
                 f"{[None if b is None else int(b) for b in sizes]} differ (views then label)"
             )
-        if keras.backend.backend() == "tensorflow":
-            views = self._check_pixel_range(views)
-            if label is not None and self.probe is not None:
-                views = self._check_label_range(views, label)
         return views, label
-
-    def _check_pixel_range(self, views):
-        """TensorFlow: views must be in [0, 1]; 0-255 floats stop the step with the fix."""
-        import tensorflow as tf
-
-        checks = [
-            tf.debugging.assert_less_equal(
-                tf.reduce_max(tf.cast(v, tf.float32)), tf.constant(1.0 + 1e-3), message=(
-                    f"views[{p}] must be float RGB in [0, 1]; got values above 1 (0-255 "
-                    "floats? divide by 255, or pass uint8 images to sslhsic_tf.data pipelines)"))
-            for p, v in enumerate(views)
-        ]
-        with tf.control_dependencies(checks):
-            return tuple(tf.identity(v) for v in views)
-
-    def _check_label_range(self, views, label):
-        """TensorFlow: the step fails before anything is computed or applied when a label lies
-        outside [-1, num_classes) (out-of-range labels otherwise give NaN on GPUs or a wrong
-        probe loss). The pretraining loop checks its sources up front; this catches streams
-        and fit() on user data. Under XLA, assertions are no-ops."""
-        import tensorflow as tf
-
-        label = tf.cast(label, tf.int64)
-        checks = [
-            tf.debugging.assert_less(label, tf.constant(self.num_classes, tf.int64), message=(
-                f"online probe: labels must be < num_classes={self.num_classes} (or -1 for "
-                "unlabelled); check the data's labels")),
-            tf.debugging.assert_greater_equal(label, tf.constant(-1, tf.int64), message=(
-                "online probe: labels must be >= -1 (-1 = unlabelled)")),
-        ]
-        with tf.control_dependencies(checks):
-            return tuple(tf.identity(v) for v in views)
 
     def step_seed(self):
         """The stateless seed of this step: derived from (seed, optimizer iterations)."""
         return rng.stateless_seed(self.seed, self.optimizer.iterations)
 
-    def _prepare(self, views, seed):
+    def prepare_step(self, views, seed):
+        """`(views, constants)`: the pixel augmentation on the device (with `device_augment`),
+        then the method's `constants`; no gradient flows through either."""
         if self.device_augment is not None:
             from sslhsic_tf.data import device
 
             views = device.pixel_augment_views(views, rng.stateless_seed(seed, 1000),
                                                self.device_augment)
-        prepared = self.prepare(views, seed)
-        return views, prepared
+        return views, self.constants(views, seed)
 
-    def _step_losses(self, views, label, prepared, seed, training=True):
-        """Returns (the loss to differentiate, dict of logged global values)."""
+    def step_losses(self, views, label, constants, seed, training=True):
+        """`(the loss to differentiate, dict of logged global values, head outputs)`."""
         features = [self.encoder(v, training=training) for v in views]
-        outputs = self.head_outputs(views, features, prepared, training)
+        outputs = self.head_outputs(views, features, constants, training)
         outputs = {k: distribute.gather(v, axis=1) for k, v in outputs.items()}
         terms = dict(self.objective(outputs, seed))
         terms["learning_rate"] = self.optimizer.learning_rate
@@ -448,7 +404,7 @@ class SSLModel(keras.Model):
             total = total + PROBE_LOSS_WEIGHT * probe_loss
             terms["probe_loss"] = probe_loss
             terms["probe_top1"] = probe_top1
-        return distribute.replica_scale(total), terms
+        return distribute.replica_scale(total), terms, outputs
 
     def _probe_terms(self, rep, label):
         """Cross-entropy and top-1 of the online probe over the global batch (labels < 0 masked)."""
@@ -462,65 +418,21 @@ class SSLModel(keras.Model):
         correct = ops.cast(ops.argmax(logits, axis=-1) == safe, "float32")
         return loss, ops.sum(correct * valid) / count
 
-    def _update_trackers(self, terms):
+    def update_trackers(self, terms):
+        """Adds the step's terms to the running means Keras logs; returns the logs."""
         for name, tracker in self.trackers.items():
             if name in terms:
                 tracker.update_state(ops.cast(terms[name], "float32"))
         return {name: t.result() for name, t in self.trackers.items()}
 
     def train_step(self, *args):
-        if keras.backend.backend() == "jax":
-            return self._jax_train_step(*args)
-        return self._tf_train_step(*args)
+        if backend.is_jax():
+            from sslhsic_tf.methods import jax_step
 
-    def _tf_train_step(self, data):
-        import tensorflow as tf
+            return jax_step.train_step(self, *args)
+        from sslhsic_tf.methods import tf_step
 
-        views, label = self._unpack(data)
-        seed = self.step_seed()
-        views, prepared = self._prepare(views, seed)
-        prepared = tf.nest.map_structure(tf.stop_gradient, prepared)
-        variables = self.trainable_variables
-        with tf.GradientTape() as tape:
-            loss, terms = self._step_losses(views, label, prepared, seed)
-            scaled = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, variables)
-        grads = distribute.clip_global_gradients(grads, self._clipping_groups(variables))
-        self.optimizer.apply(grads, variables)
-        self.after_step()
-        logs = self._update_trackers(terms)
-        if _multi_worker(tf.distribute.get_strategy()):
-            # Keras reduces step outputs with strategy.reduce("MEAN", v, axis=0) under
-            # MultiWorkerMirroredStrategy, which fails on scalars; as [1] vectors they reduce to
-            # the (identical on every replica) global values.
-            logs = {k: ops.reshape(v, (1,)) for k, v in logs.items()}
-        return logs
-
-    def _clipping_groups(self, variables):
-        """(positions, clip function) per sub-optimizer that clips (see `clip_global_gradients`)."""
-        opt = self.optimizer
-        scale = None
-        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
-            scale, opt = opt.dynamic_scale, opt.inner_optimizer
-        groups = []
-        for name, sub in opt.partition_optimizers.items():
-            if not (sub.clipnorm or sub.global_clipnorm or sub.clipvalue):
-                continue
-            indices = [i for i, v in enumerate(variables) if opt.partition_of(v) == name]
-
-            def clip(gs, sub=sub):
-                if scale is None:
-                    return sub._clip_gradients(gs)
-                s = ops.cast(scale, gs[0].dtype)
-                return [g * s for g in sub._clip_gradients([g / s for g in gs])]
-
-            groups.append((indices, clip))
-        return groups
-
-    def _jax_train_step(self, state, data):
-        from sslhsic_tf.methods import jax_step
-
-        return jax_step.train_step(self, state, data)
+        return tf_step.train_step(self, *args)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras' TF trainer builds the model symbolically from a first batch, reducing it with

@@ -20,6 +20,8 @@ class BYOL(target_lib.EmaTarget, SSLModel):
     """
 
     method_metrics = ("tau",)
+    max_views = 2
+    test_kwargs = {"projector_hidden": 16, "projection_dim": 8, "predictor_hidden": 16}
 
     def __init__(self, encoder, *, tau_base=0.996, projector_hidden=4096, projection_dim=256,
                  predictor_hidden=4096, **kwargs):
@@ -43,26 +45,17 @@ class BYOL(target_lib.EmaTarget, SSLModel):
         self.predictor.build((None, d))
         self.build_target()
 
-    def _unpack(self, data):
-        views, label = super()._unpack(data)
-        if len(views) != 2:
-            raise ValueError(f"byol takes exactly 2 views per image; got {len(views)}")
-        return views, label
-
-    def prepare(self, views, seed):
+    def constants(self, views, seed):
         return {"target": self.target_projections(views)}
 
-    def head_outputs(self, views, features, prepared, training):
+    def head_outputs(self, views, features, constants, training):
         q = [self.predictor(self.projector(h, training=training), training=training)
              for h in features]
-        return {"online": ops.stack(q, axis=0), "target": prepared["target"]}
+        return {"online": ops.stack(q, axis=0), "target": constants["target"]}
 
     def objective(self, outputs, seed):
         loss = objectives.byol_loss(outputs["online"], outputs["target"])
         return {"loss": loss, "tau": self.tau()}
-
-    def after_apply(self):
-        self.update_target()
 
     def get_config(self):
         return {

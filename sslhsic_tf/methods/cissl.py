@@ -8,10 +8,6 @@ from sslhsic_tf.methods.base import SSLModel
 from sslhsic_tf.methods.registry import register
 from sslhsic_tf.models import heads
 
-_ADAM = {"name": "adamw", "base_learning_rate": 2e-3 * 256 / 512, "weight_decay": 1e-6,
-         "warmup_fraction": 10 / 300, "clipnorm": 2.0}
-
-
 @keras.saving.register_keras_serializable(package="sslhsic_tf")
 @register("cissl")
 class CISSL(SSLModel):
@@ -23,7 +19,10 @@ class CISSL(SSLModel):
     1e-6, cosine with 10/300 warmup, gradient clipping 2.
     """
 
-    optimizer_defaults = {**SSLModel.optimizer_defaults, **_ADAM}
+    optimizer_defaults = {**SSLModel.optimizer_defaults, "name": "adamw",
+                          "base_learning_rate": 2e-3 * 256 / 512, "weight_decay": 1e-6,
+                          "warmup_fraction": 10 / 300, "clipnorm": 2.0}
+    test_kwargs = {"teacher_hidden": 16, "output_dim": 8}
 
     def __init__(self, encoder, *, temperature=0.07, output_dim=128, teacher_hidden=1024,
                  student_probe="linear", **kwargs):
@@ -44,7 +43,7 @@ class CISSL(SSLModel):
                                            name="teacher")
         self.teacher.build((None, f))
 
-    def head_outputs(self, views, features, prepared, training):
+    def head_outputs(self, views, features, constants, training):
         return {
             "student": ops.stack([self.student(h, training=training) for h in features], 0),
             "teacher": ops.stack([self.teacher(h, training=training) for h in features], 0),

@@ -1,8 +1,9 @@
 """The JAX-backend train step: `SSLModel`'s step run statelessly.
 
 Keras' JAX trainer jits `train_step(state, data)` with
-`state = (trainable, non_trainable, optimizer, metrics)` variable values. This runs exactly the
-code of the TensorFlow step (`_prepare`, `_step_losses`, `after_step`, `_update_trackers`) inside
+`state = (trainable, non_trainable, optimizer, metrics)` variable values. This runs the model's
+public step methods in the order of `tf_step.py` (`unpack_batch`, `step_seed`, `prepare_step`,
+`step_losses`, `finish_step`, `update_trackers`) inside
 `keras.StatelessScope`s that map every variable to its value in `state` and collect the
 assignments (BatchNorm statistics, EMA targets, metrics), so the method logic is written once:
 
@@ -11,7 +12,8 @@ assignments (BatchNorm statistics, EMA targets, metrics), so the method logic is
 2. one `jax.grad` of the scaled total loss w.r.t. the trainable values (the online BatchNorm
    statistics come back as auxiliary output);
 3. `optimizer.stateless_apply` (the `PartitionedOptimizer` and its sub-optimizers, clipping and
-   loss scaling included), then the EMA update and the metrics.
+   loss scaling included), then `finish_step(outputs)` (EMA pairs, `after_apply`) and the
+   metrics.
 
 Under `keras.distribution.DataParallel` the batch is one global array sharded over the devices
 and the variables are replicated: objectives and BatchNorm see the global batch, no gather is
@@ -43,28 +45,30 @@ def _collect(scope, variables, old_values):
 
 def train_step(model, state, data):
     trainable, non_trainable, optimizer_values, metric_values = state
-    views, label = model._unpack(data)
+    views, label = model.unpack_batch(data)
 
     # 1. Prepare without gradient (device augmentation, target network forward).
     with keras.StatelessScope(
         state_mapping=_mapping(model, trainable, non_trainable, optimizer_values)
     ) as scope:
         seed = model.step_seed()
-        views, prepared = model._prepare(views, seed)
+        views, constants = model.prepare_step(views, seed)
     non_trainable = _collect(scope, model.non_trainable_variables, non_trainable)
-    prepared = jax.lax.stop_gradient(prepared)
+    constants = jax.lax.stop_gradient(constants)
 
     # 2. One gradient of the scaled total loss.
     def loss_fn(trainable_values, non_trainable_values):
         with keras.StatelessScope(
             state_mapping=_mapping(model, trainable_values, non_trainable_values, optimizer_values)
         ) as inner:
-            loss, terms = model._step_losses(views, label, prepared, seed)
+            loss, terms, outputs = model.step_losses(views, label, constants, seed)
             loss = model.optimizer.scale_loss(loss)
         new_nt = _collect(inner, model.non_trainable_variables, non_trainable_values)
-        return loss, (terms, new_nt)
+        return loss, (terms, outputs, new_nt)
 
-    grads, (terms, non_trainable) = jax.grad(loss_fn, has_aux=True)(trainable, non_trainable)
+    grads, (terms, outputs, non_trainable) = jax.grad(loss_fn, has_aux=True)(
+        trainable, non_trainable)
+    outputs = jax.lax.stop_gradient(outputs)
 
     # 3. Apply, then EMA updates and metrics.
     trainable, optimizer_values = model.optimizer.stateless_apply(
@@ -73,8 +77,10 @@ def train_step(model, state, data):
     with keras.StatelessScope(
         state_mapping=_mapping(model, trainable, non_trainable, optimizer_values, metric_values)
     ) as scope:
-        model.after_step()
-        logs = model._update_trackers(terms)
+        model.finish_step(outputs)
+        logs = model.update_trackers(terms)
+    # finish_step may assign trainable variables too (e.g. SwAV re-normalises its prototypes).
+    trainable = _collect(scope, model.trainable_variables, trainable)
     non_trainable = _collect(scope, model.non_trainable_variables, non_trainable)
     metric_values = _collect(scope, model.metrics_variables, metric_values)
     return logs, (trainable, non_trainable, optimizer_values, metric_values)

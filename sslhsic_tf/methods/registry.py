@@ -1,7 +1,10 @@
-"""The method registry: `create(name, encoder, **overrides)`.
+"""The method registry: `create(name, encoder, **overrides)`, `names()`, `get(name)`,
+`options(name)`.
 
 A method is a `SSLModel` subclass plus default keyword arguments; registering a name is one
-decorator line in the method's module (see `simclr.py`).
+decorator line in the method's module (see `simclr.py`). Everything else about a method (its
+optimizer, view count, options, tiny test sizes) is read from its class, so no other file lists
+the method names.
 """
 
 import inspect
@@ -32,6 +35,38 @@ def _import_all():
     import sslhsic_tf.methods  # noqa: F401
 
 
+def get(name):
+    """The `SSLModel` subclass registered as `name`."""
+    return _lookup(name)[0]
+
+
+#: Constructor arguments set by the training loop from the top-level config, not per method.
+LOOP_ARGUMENTS = ("num_classes", "total_steps", "batch_size", "seed", "device_augment",
+                  "optimizer_config")
+
+
+def options(name):
+    """Every option of method `name` with its default: the keyword arguments of its constructor
+    (and its base classes') with the registered defaults applied, without `LOOP_ARGUMENTS`."""
+    cls, registered = _lookup(name)
+    out = {}
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("keras"):
+            break
+        for arg, p in inspect.signature(klass.__init__).parameters.items():
+            if p.kind is p.KEYWORD_ONLY and arg not in LOOP_ARGUMENTS and arg not in out:
+                out[arg] = p.default
+    out.update(registered)
+    return out
+
+
+def _lookup(name):
+    _import_all()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
 def _accepted(cls):
     accepted = set()
     for klass in cls.__mro__:
@@ -53,10 +88,7 @@ def create(name, encoder, **overrides):
         e.g. `kernel="gaussian"`, `num_features=None`, `gamma=3.0`, `total_steps=10_000`,
         `batch_size=512`, `num_classes=10`.
     """
-    _import_all()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    cls, defaults = _REGISTRY[name]
+    cls, defaults = _lookup(name)
     unknown = set(overrides) - _accepted(cls)
     if unknown:
         raise ValueError(

@@ -19,6 +19,9 @@ class SimCLR(SSLModel):
     the BYOL-shaped projector with a bias and no output BatchNorm, `heads.byol_projector`).
     """
 
+    max_views = 2
+    test_kwargs = {"projector_hidden": 16, "projection_dim": 8}
+
     def __init__(self, encoder, *, temperature=0.1, projector_hidden=2048, projection_dim=128,
                  projector_output_bn=True, **kwargs):
         if not temperature > 0:
@@ -38,13 +41,7 @@ class SimCLR(SSLModel):
         )
         self.projector.build((None, self.feature_dim))
 
-    def _unpack(self, data):
-        views, label = super()._unpack(data)
-        if len(views) != 2:
-            raise ValueError(f"simclr takes exactly 2 views per image; got {len(views)}")
-        return views, label
-
-    def head_outputs(self, views, features, prepared, training):
+    def head_outputs(self, views, features, constants, training):
         return {"views": ops.stack([self.projector(h, training=training) for h in features], 0)}
 
     def objective(self, outputs, seed):

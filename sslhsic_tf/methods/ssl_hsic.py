@@ -41,6 +41,9 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
         collapsing, issue 13).
     """
 
+    test_kwargs = {"projector_hidden": 16, "projection_dim": 8, "predictor_hidden": 16,
+                   "num_features": None}
+
     @property
     def method_metrics(self):
         names = ("hsic_zy", "hsic_zz", "bandwidth")
@@ -126,18 +129,18 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
         parts["bandwidth"] = [self.log_bandwidth] if self.learn_bandwidth else []
         return parts
 
-    def prepare(self, views, seed):
+    def constants(self, views, seed):
         if not self.use_target:
             return {}
         # Listed in reverse, [t(v2), t(v1)], as the reference orders the M = 4 lists.
         return {"target": ops.flip(self.target_projections(views), axis=0)}
 
-    def head_outputs(self, views, features, prepared, training):
+    def head_outputs(self, views, features, constants, training):
         z = [self.projector(h, training=training) for h in features]
         if not self.use_target:
             return {"views": ops.stack(z, axis=0)}
         q = [self.predictor(zp, training=training) for zp in z]
-        return {"online": ops.stack(q, axis=0), "target": prepared["target"]}
+        return {"online": ops.stack(q, axis=0), "target": constants["target"]}
 
     def _views(self, outputs):
         if not self.use_target:
@@ -187,9 +190,8 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
         )
         return {"bandwidth_loss": -j}
 
-    def after_apply(self):
-        if self.use_target:
-            self.update_target()
+    def momentum_pairs(self):
+        return super().momentum_pairs() if self.use_target else []
 
     def get_config(self):
         return {

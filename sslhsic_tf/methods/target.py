@@ -71,7 +71,8 @@ class EmaTarget:
     """Mixin of the methods with a BYOL-style target network (BYOL, SSL-HSIC with target).
 
     Expects `encoder`, `projector`, `tau_base`, `total_steps` on the model; `build_target()` makes
-    `target_encoder` and `target_projector` (attributes of the model, so Keras saves them).
+    `target_encoder` and `target_projector` (attributes of the model, so Keras saves them), and
+    `momentum_pairs()` hands both pairs to `SSLModel.finish_step`'s EMA.
     """
 
     def build_target(self):
@@ -88,8 +89,9 @@ class EmaTarget:
         """τ of the current step."""
         return tau_schedule(self.optimizer.iterations, self.total_steps, self.tau_base)
 
-    def update_target(self):
-        """EMA step; called after apply(), which has incremented the step counter."""
-        tau = tau_schedule(self.optimizer.iterations - 1, self.total_steps, self.tau_base)
-        ema_update(self.target_encoder.variables + self.target_projector.variables,
-                   self.encoder.variables + self.projector.variables, tau)
+    def momentum_pairs(self):
+        return [(self.encoder, self.target_encoder), (self.projector, self.target_projector)]
+
+    def momentum(self):
+        """τ of the step just applied (apply() has incremented the step counter)."""
+        return tau_schedule(self.optimizer.iterations - 1, self.total_steps, self.tau_base)

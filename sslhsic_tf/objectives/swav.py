@@ -56,7 +56,7 @@ def sinkhorn_knopp(scores, epsilon=0.05, iterations=3):
 
 
 def swav_loss(scores, num_assignment_views=2, temperature=0.1, epsilon=0.05,
-              sinkhorn_iterations=3):
+              sinkhorn_iterations=3, queue_scores=None):
     """The SwAV loss and its parts, computed in float32.
 
     Args:
@@ -64,6 +64,9 @@ def swav_loss(scores, num_assignment_views=2, temperature=0.1, epsilon=0.05,
       num_assignment_views: A, 1 <= A <= V: the views whose codes are predicted.
       temperature: > 0, of the softmax over prototypes (0.1).
       epsilon, sinkhorn_iterations: of `sinkhorn_knopp`.
+      queue_scores: None, or `[A, Q, K]` scores of Q stored embeddings per assignment view (no
+        gradient): they join the Sinkhorn normalisation of view a (the codes are balanced over
+        B + Q samples), and only the batch's own B codes are predicted.
     Returns:
       dict of float32 scalars: `loss`, `code_entropy` (mean entropy of a sample's code),
       `prototype_usage_entropy` (entropy of the mean code; log K when every prototype is used
@@ -80,10 +83,21 @@ def swav_loss(scores, num_assignment_views=2, temperature=0.1, epsilon=0.05,
     if a_views > v:
         raise ValueError(f"num_assignment_views must be <= the {v} views of scores; got {a_views}")
 
+    if queue_scores is not None:
+        queue = _checks.to_float32(queue_scores, "queue_scores")
+        shape, want = _checks.static_shape(queue), _checks.static_shape(s)
+        if shape is None or len(shape) != 3 or shape[0] != a_views or shape[2] != want[2]:
+            raise ValueError(f"queue_scores must have shape [A, Q, K] = [{a_views}, Q, "
+                             f"{want[2]}]; got {None if shape is None else tuple(shape)}")
     log_p = ops.log_softmax(s / tau, axis=-1)  # [V, B, K]
+    batch = ops.shape(s)[1]
     total, code_entropy, usage = 0.0, 0.0, 0.0
     for a in range(a_views):
-        q = sinkhorn_knopp(s[a], epsilon, sinkhorn_iterations)  # [B, K], rows sum to 1
+        if queue_scores is None:
+            q = sinkhorn_knopp(s[a], epsilon, sinkhorn_iterations)  # [B, K], rows sum to 1
+        else:
+            joint = ops.concatenate([s[a], ops.stop_gradient(queue[a])], axis=0)
+            q = sinkhorn_knopp(joint, epsilon, sinkhorn_iterations)[:batch]
         for other in range(v):
             if other != a:
                 total = total - ops.mean(ops.sum(q * log_p[other], axis=-1))

@@ -4,12 +4,22 @@
   parameters, chosen by variable identity).
 - `schedules`: `WarmupCosine`, `scaled_learning_rate` (the linear scaling rule).
 - `partitioned`: `PartitionedOptimizer` (one optimizer routing variables to sub-optimizers).
+- `factory`: `build_optimizer(settings, total_steps, batch_size)`, the one place a network
+  optimizer is made; `OPTIMIZER_DEFAULTS`, `OPTIMIZER_TYPES`, `OPTIMIZER_NAMES`.
 """
 
+from sslhsic_tf.optim.factory import (
+    OPTIMIZER_DEFAULTS,
+    OPTIMIZER_NAMES,
+    OPTIMIZER_TYPES,
+    build_optimizer,
+    check_settings,
+)
 from sslhsic_tf.optim.lars import LARS, lars_exclusions
 from sslhsic_tf.optim.partitioned import PartitionedOptimizer
 from sslhsic_tf.optim.schedules import WarmupCosine, scaled_learning_rate
 
 __all__ = [
-    "LARS", "PartitionedOptimizer", "WarmupCosine", "lars_exclusions", "scaled_learning_rate"
+    "LARS", "OPTIMIZER_DEFAULTS", "OPTIMIZER_NAMES", "OPTIMIZER_TYPES", "PartitionedOptimizer",
+    "WarmupCosine", "build_optimizer", "check_settings", "lars_exclusions", "scaled_learning_rate",
 ]

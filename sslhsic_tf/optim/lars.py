@@ -35,6 +35,8 @@ import warnings
 import keras
 from keras import ops
 
+from sslhsic_tf.utils import backend
+
 _NORM_LAYERS = tuple(
     getattr(keras.layers, cls)
     for cls in (
@@ -71,7 +73,7 @@ def lars_exclusions(model):
             raise TypeError(
                 f"`model` must be a keras Layer/Model or a list of them, got {type(root).__name__}"
             )
-        for layer in root._flatten_layers(include_self=True, recursive=True):
+        for layer in backend.flatten_layers(root):
             attributes = _NORM_ATTRIBUTES if isinstance(layer, _NORM_LAYERS) else ("bias",)
             candidates = [getattr(layer, a, None) for a in attributes]
             candidates = [v for v in candidates if _is_variable(v)]

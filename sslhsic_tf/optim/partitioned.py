@@ -47,6 +47,8 @@ import warnings
 
 import keras
 
+from sslhsic_tf.utils import backend
+
 _RESERVED = ("default", "name", "routing")
 
 
@@ -272,8 +274,8 @@ class PartitionedOptimizer(keras.optimizers.Optimizer):
             else:
                 # Nothing to update in this partition this step; keep its step count (and so
                 # its learning-rate schedule) in lockstep with the others.
-                opt._iterations.assign_add(1)
-        self._iterations.assign_add(1)
+                backend.increment_iterations(opt)
+        backend.increment_iterations(self)
 
     def finalize_variable_values(self, var_list):
         buckets = [[] for _ in self._sub_optimizers]

@@ -14,6 +14,8 @@ import secrets
 
 import keras
 
+from sslhsic_tf.utils import backend
+
 # The subpackages whose import registers serialisable classes; imported before loading.
 REGISTERING_MODULES = (
     "sslhsic_tf.models",
@@ -37,8 +39,7 @@ def _describe(cls):
 def unloadable_objects(model):
     """Lists (as strings) what in `model` would stop a `safe_mode=True` reload; empty if none."""
     problems = []
-    flatten = getattr(model, "_flatten_layers", None)
-    layers = list(flatten(include_self=True, recursive=True)) if flatten else [model]
+    layers = list(backend.flatten_layers(model)) if isinstance(model, keras.layers.Layer) else [model]
     for layer in layers:
         cls = type(layer)
         if isinstance(layer, keras.layers.Lambda):

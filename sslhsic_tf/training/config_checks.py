@@ -9,10 +9,11 @@ export); `method_kwargs`, `model` and `optimizer` are free-form and checked wher
 
 import re
 
-from sslhsic_tf.configs import common
+from sslhsic_tf import optim
+from sslhsic_tf.training import schema
 
 MIXED_PRECISION = ("", "float32", "mixed_float16", "mixed_bfloat16")
-OPTIMIZERS = ("lars", "adamw", "sgd")
+OPTIMIZERS = optim.OPTIMIZER_NAMES
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _CLOSED_SECTIONS = ("data", "eval", "export")
 
@@ -55,12 +56,12 @@ def resolve_sources(config):
 def check_config(config):
     """Raises ValueError/TypeError for the first problem found in a pretraining `config`."""
     c = _to_dict(config)
-    base = common.base().to_dict()
+    base = schema.base().to_dict()
     unknown = _unknown_keys(c, base)
     if unknown:
         raise ValueError(
             f"unknown config key(s) {', '.join(unknown)}; the keys are those of "
-            "configs/common.py base() (see its docstring)"
+            "sslhsic_tf.training.schema base() (see its docstring)"
         )
     missing = sorted(k for k in ("method", "model", "data", "batch_size") if k not in c)
     if missing:

@@ -45,10 +45,11 @@ import zlib
 
 import keras
 
-from sslhsic_tf.configs import common
 from sslhsic_tf.training import callbacks as cb
+from sslhsic_tf.training import schema
 from sslhsic_tf.training.checkpoint import CheckpointManager, is_chief, write_json_atomic
 from sslhsic_tf.training.config_checks import check_config, resolve_sources
+from sslhsic_tf.utils import backend
 
 log = logging.getLogger("sslhsic_tf")
 
@@ -113,8 +114,8 @@ def _check_workdir(workdir, config, manager):
                 f"{manager.directory}: restore it, or use a new --workdir"
             ) from None
         if old is not None:
-            defaults = common.base()
-            defaults.method_kwargs = common.method_kwargs(config.method)
+            defaults = schema.base()
+            defaults.method_kwargs = schema.method_kwargs(config.method)
             old = _with_new_defaults(old, _fingerprint(defaults))
         if old is not None and old != fp:
             changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
@@ -239,7 +240,7 @@ def build_model(config, num_classes, total_steps):
 
     encoder = models.resnet(**_to_dict(config.model))
     device_augment = None
-    if keras.backend.backend() == "jax":
+    if backend.pixel_stage() == "device":
         device_augment = config.data.views  # tf.data cannot run keras.ops on JAX
     model = methods.create(
         config.method,
@@ -350,7 +351,7 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
     """Runs (or resumes) the pretraining job of `config` in `workdir`; returns the results dict.
 
     Args:
-      config: a config (`configs/common.py`); checked up front (`config_checks.check_config`).
+      config: a config (`training/schema.py`); checked up front (`config_checks.check_config`).
       workdir: the run folder; an existing one is resumed from its newest checkpoint.
       strategy, tpu_address, devices: `distribute.make_strategy` arguments.
       on_nonfinite: the divergence policy, "stop" or "rollback" (`callbacks.NonFiniteGuard`).
@@ -403,16 +404,15 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
         export_path = os.path.join(workdir, "export", name)
         keep_export = _check_export(workdir, name, start_step, total_steps, overwrite)
 
-    pixel_stage = "device" if keras.backend.backend() == "jax" else "pipeline"
 
     def make_dataset(position):
         if keras.backend.backend() == "tensorflow":
             return data.distribute_pretrain_dataset(
                 strat, train, config.data.views, config.batch_size, config.seed,
-                start_step=position, pixel_stage=pixel_stage,
+                start_step=position, pixel_stage=backend.pixel_stage(),
             )
         return data.pretrain_dataset(train, config.data.views, config.batch_size, config.seed,
-                                     start_step=position, pixel_stage=pixel_stage)
+                                     start_step=position, pixel_stage=backend.pixel_stage())
 
     eval_train = data.eval_dataset(train, config.data.eval, batch_size=256)
     eval_test = data.eval_dataset(test, config.data.eval, batch_size=256) if test else None

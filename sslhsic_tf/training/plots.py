@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sslhsic_tf.evaluation._checks import check_features, check_labels
+from sslhsic_tf.evaluation import check_features, check_labels
 from sslhsic_tf.evaluation.projection import pca, tsne
 
 _LR_KEYS = ("lr", "learning_rate")

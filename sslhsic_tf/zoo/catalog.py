@@ -19,7 +19,7 @@ from sslhsic_tf.zoo.manifest import (
 from sslhsic_tf.zoo.paths import check_name, resolve_root, safe_join
 
 # Kept out of the zoo package's dependencies on TensorFlow: read without importing serving.
-_EXPORT_METADATA = "sslhsic_tf_export.json"
+_EXPORT_METADATA = "sslhsic_tf_export.json"  # serving.metadata.METADATA_FILENAME
 
 
 def list_models(root=None):
@@ -76,13 +76,12 @@ def load(name, root=None):
 
 
 def _read_export_metadata(folder):
-    path = folder / _EXPORT_METADATA
-    if not path.is_file():
+    """The folder's export metadata (`serving.metadata`), or None where it has none."""
+    from sslhsic_tf.serving import metadata
+
+    if not (folder / _EXPORT_METADATA).is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    return metadata.read_export_metadata(folder)
 
 
 def _overlaps(a, b):

@@ -12,7 +12,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from sslhsic_tf import data
+from sslhsic_tf import data, methods
 from sslhsic_tf.data import augment
 from sslhsic_tf.training import loop
 
@@ -40,10 +40,10 @@ def _small_views(views):
 
 def test_every_required_preset_exists():
     required = {"demo", "ssl_hsic_imagenet_r50", "ssl_hsic_no_target_imagenet_r50",
-                "cissl_tinyimagenet", "dissl_tinyimagenet", "cissl_imagenet",
+                "cissl_tinyimagenet", "dissl_tinyimagenet", "dino_tinyimagenet",
+                "simclr_tinyimagenet", "cissl_imagenet",
                 "cissl_imagenet_multicrop", "dissl_imagenet", "dissl_imagenet_multicrop"}
-    required |= {f"cifar10_{m}" for m in ("ssl_hsic", "ssl_hsic_no_target", "byol", "simclr",
-                                          "cissl", "dissl")}
+    required |= {f"cifar10_{m}" for m in methods.names()}  # every method has a CIFAR preset
     assert required <= set(PRESETS)
 
 

@@ -1,7 +1,7 @@
 """Bad batches handed to `fit()` of a training model: clear errors, not wrong numbers.
 
 The scripts' pipelines always produce valid batches; these are the checks for users who call
-`model.fit` on their own data (`SSLModel._unpack` and the online probe).
+`model.fit` on their own data (`SSLModel.unpack_batch` and the online probe).
 """
 
 import keras

@@ -69,7 +69,7 @@ def _device_augment(folder, out):
 
     @jax.jit
     def augment(views, step):
-        return model._prepare(views, rng.stateless_seed(model.seed, step))[0]
+        return model.prepare_step(views, rng.stateless_seed(model.seed, step))[0]
 
     pre = [augment(b["views"], k) for k, b in enumerate(batches)]
     same_image = tuple(np.repeat(v[:1], cases.BATCH, axis=0) for v in batches[0]["views"])

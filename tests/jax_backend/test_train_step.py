@@ -175,7 +175,7 @@ def test_augmentation_inside_the_tensorflow_step(jax_run):
     assert all(np.isfinite(v) for v in logs.values())
 
     def augment(views, step):
-        return [v.numpy() for v in model._prepare(views, rng.stateless_seed(model.seed, step))[0]]
+        return [v.numpy() for v in model.prepare_step(views, rng.stateless_seed(model.seed, step))[0]]
 
     same_image = tuple(np.repeat(v[:1], cases.BATCH, axis=0) for v in batches[0]["views"])
     pre = [augment(b["views"], k) for k, b in enumerate(batches)]

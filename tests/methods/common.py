@@ -3,17 +3,11 @@
 import keras
 import numpy as np
 
+from sslhsic_tf import methods
 from sslhsic_tf.models.layers import BatchNorm
 
-# Tiny head sizes per method, so that tests run in seconds.
-TINY = {
-    "ssl_hsic": dict(projector_hidden=16, projection_dim=8, predictor_hidden=16, num_features=None),
-    "ssl_hsic_no_target": dict(projector_hidden=16, projection_dim=8, num_features=None),
-    "byol": dict(projector_hidden=16, projection_dim=8, predictor_hidden=16),
-    "simclr": dict(projector_hidden=16, projection_dim=8),
-    "cissl": dict(teacher_hidden=16, output_dim=8),
-    "dissl": dict(num_clusters=32, teacher_hidden=16, bottleneck=8),
-}
+# Tiny head sizes per method (each method's `test_kwargs`), so that tests run in seconds.
+TINY = {name: dict(methods.get(name).test_kwargs) for name in methods.names()}
 
 
 def tiny_encoder(width=8, seed=0):

@@ -8,7 +8,7 @@ import tensorflow as tf
 from sslhsic_tf import methods
 from tests.methods.common import TINY, random_batch, tiny_encoder
 
-ALL = ["ssl_hsic", "ssl_hsic_no_target", "byol", "simclr", "cissl", "dissl"]
+ALL = methods.names()
 
 
 def _model(name, **kw):

@@ -1,11 +1,17 @@
-"""DINO and SwAV objectives against direct NumPy computations (float64), with their gradients,
-the Sinkhorn marginals, the stop-gradients, and the argument errors."""
+"""DINO: the objective against NumPy (loss, student-only gradient, centre), and the method's
+own state: the centre updated from the step's teacher outputs, the teacher-temperature warmup,
+the frozen last layer, multi-crop. The shared guarantees (1 vs 2 replicas, TF vs JAX step,
+`.keras` round trip, presets) come from the tests that iterate over `methods.names()`."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from sslhsic_tf import methods
 from sslhsic_tf import objectives as O
+from tests.methods.common import random_batch, tiny_encoder
+
+
 
 
 def _log_softmax(x):
@@ -21,27 +27,6 @@ def _dino_numpy(t, s, center, tau_t, tau_s):
     entropy = -(p * np.log(p)).sum(-1).mean()
     marginal = p.mean(1)
     return np.mean(terms), entropy, -(marginal * np.log(marginal)).sum(-1).mean()
-
-
-def _sinkhorn_numpy(scores, eps, iterations):
-    q = np.exp(scores / eps).T  # [K, B], as in the paper's pseudo-code
-    q /= q.sum()
-    k, b = q.shape
-    for _ in range(iterations):
-        q /= q.sum(1, keepdims=True)
-        q /= k
-        q /= q.sum(0, keepdims=True)
-        q /= b
-    return (q * b).T
-
-
-def _swav_numpy(scores, a_views, tau, eps, iterations):
-    log_p = _log_softmax(scores / tau)
-    terms = []
-    for a in range(a_views):
-        q = _sinkhorn_numpy(scores[a], eps, iterations)
-        terms += [-(q * log_p[v]).sum(-1).mean() for v in range(len(scores)) if v != a]
-    return np.mean(terms)
 
 
 @pytest.fixture
@@ -96,42 +81,58 @@ def test_dino_centre_is_a_running_mean(logits):
     assert float(centred["teacher_entropy"]) > float(raw) + 1.0
 
 
-def test_sinkhorn_matches_numpy_and_balances_the_prototypes():
-    rng = np.random.default_rng(1)
-    scores = np.tanh(rng.normal(size=(32, 8))).astype(np.float32)  # cosine-like
-    q = np.asarray(O.sinkhorn_knopp(scores, epsilon=0.05, iterations=3))
-    np.testing.assert_allclose(q, _sinkhorn_numpy(scores.astype(np.float64), 0.05, 3),
+
+def _dino(**kw):
+    args = dict(total_steps=100, batch_size=8, **methods.get("dino").test_kwargs)
+    args.update(kw)
+    model = methods.create("dino", tiny_encoder(), **args)
+    model.compile(optimizer="sgd")
+    return model
+
+
+def test_centre_follows_the_teacher_outputs_of_each_step():
+    model = _dino()
+    batch = random_batch(8, size=8, num_views=3, seed=1)
+    teacher = np.stack([np.asarray(model.target_projector(model.target_encoder(v, training=True),
+                                                          training=True))
+                        for v in batch["views"][:2]])
+    model.train_on_batch(batch)
+    np.testing.assert_allclose(np.asarray(model.center), 0.1 * teacher.reshape(-1, 32).mean(0),
                                rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(q.sum(1), 1.0, rtol=1e-5)  # each sample's code is a distribution
-    many = np.asarray(O.sinkhorn_knopp(scores, epsilon=0.05, iterations=50))
-    np.testing.assert_allclose(many.sum(0), 32 / 8, rtol=1e-3)  # equipartition at convergence
-    # Scores / epsilon spanning [-200, 200] (exp overflows float32) give the float64 result.
-    np.testing.assert_allclose(np.asarray(O.sinkhorn_knopp(scores * 10, 0.05, 3)),
-                               _sinkhorn_numpy(scores.astype(np.float64) * 10, 0.05, 3),
-                               rtol=1e-3, atol=1e-6)
 
 
-def test_swav_loss_matches_numpy_and_its_codes_take_no_gradient():
-    rng = np.random.default_rng(2)
-    scores = np.tanh(rng.normal(size=(4, 16, 5))).astype(np.float32)
-    out = O.swav_loss(scores, num_assignment_views=2, temperature=0.1, epsilon=0.05,
-                      sinkhorn_iterations=3)
-    assert float(out["loss"]) == pytest.approx(_swav_numpy(scores.astype(np.float64), 2, 0.1,
-                                                           0.05, 3), rel=1e-4)
-    assert 0 < float(out["prototype_usage_entropy"]) <= np.log(5) + 1e-5
-    # The gradient is that of the cross-entropy with fixed codes: (softmax - q) / (T ...).
-    v = tf.Variable(scores)
-    with tf.GradientTape() as tape:
-        loss = O.swav_loss(v, 2)["loss"]
-    grad = tape.gradient(loss, v).numpy()
-    p = np.exp(_log_softmax(scores.astype(np.float64) / 0.1))
-    codes = [_sinkhorn_numpy(scores[a].astype(np.float64), 0.05, 3) for a in range(2)]
-    expected = np.zeros_like(p)
-    for a in range(2):
-        for other in range(4):
-            if other != a:
-                expected[other] += (p[other] - codes[a]) / (0.1 * 16 * 2 * 3)
-    np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-6)
+def test_teacher_temperature_warms_up_linearly():
+    model = _dino(teacher_temperature_warmup_fraction=0.3)
+    for step, expected in ((0, 0.04), (15, 0.055), (30, 0.07), (90, 0.07)):
+        model.optimizer.iterations.assign(step)
+        assert float(model.current_teacher_temperature()) == pytest.approx(expected, abs=1e-6)
+
+
+def test_last_layer_frozen_for_the_first_steps_then_trained():
+    model = _dino(freeze_last_layer_fraction=0.02)  # steps 0 and 1 of 100
+    batch = random_batch(8, size=8, num_views=2, seed=2)
+
+    def directions():
+        v = np.asarray(model.projector.last_layer)
+        return v / np.linalg.norm(v, axis=0, keepdims=True)
+
+    start, mlp = directions(), np.asarray(model.projector.mlp.trainable_variables[0]).copy()
+    for _ in range(2):
+        model.train_on_batch(batch)
+    np.testing.assert_allclose(directions(), start, atol=1e-6)  # frozen
+    assert not np.allclose(np.asarray(model.projector.mlp.trainable_variables[0]), mlp)
+    model.train_on_batch(batch)
+    assert np.abs(directions() - start).max() > 1e-6  # trained from step 2 on
+
+
+def test_multi_crop_views_of_two_sizes():
+    model = _dino()
+    rng = np.random.default_rng(0)
+    views = tuple(rng.random((8, s, s, 3), dtype=np.float32) for s in (16, 16, 8, 8))
+    logs = model.train_on_batch({"views": views}, return_dict=True)
+    assert np.isfinite(logs["loss"]) and logs["loss"] > 0
+    with pytest.raises(ValueError, match="dino has num_global_views=3 but the batch has 2 views"):
+        _dino(num_global_views=3).train_on_batch(random_batch(8, size=8, num_views=2))
 
 
 @pytest.mark.parametrize("call, message", [
@@ -145,12 +146,6 @@ def test_swav_loss_matches_numpy_and_its_codes_take_no_gradient():
      r"teacher_temperature must be a finite number > 0"),
     (lambda: O.dino_center_update(np.zeros(3), np.zeros((2, 4, 3)), 1.5),
      r"momentum must be a number in \[0, 1\]"),
-    (lambda: O.sinkhorn_knopp(np.zeros((2, 4, 3))), r"scores must have shape \[B, K\]"),
-    (lambda: O.sinkhorn_knopp(np.zeros((4, 3)), iterations=0), r"iterations must be an int >= 1"),
-    (lambda: O.swav_loss(np.zeros((2, 4, 3)), num_assignment_views=3),
-     r"num_assignment_views must be <= the 2 views of scores"),
-    (lambda: O.swav_loss(np.zeros((1, 4, 3))), r"scores must have shape \[V, B, K\] with V >= 2"),
-    (lambda: O.swav_loss(np.full((2, 4, 3), np.nan)), r"scores"),
 ])
 def test_bad_arguments_are_named(call, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -1,0 +1,74 @@
+"""The config schema: every key a pretraining config has, with its default (`base()`), and the
+options of a method as a config block (`method_kwargs`). The presets in `configs/` start from
+`base()` and change only what differs; `config_checks` refuses keys outside it.
+
+Fields:
+  method, method_kwargs      methods.create(method, encoder, **method_kwargs)
+  model                      models.resnet(**model)
+  data.dataset               a source spec without its split ("tfds:cifar10", "demo",
+                             "cifar10_archive:PATH"): data.train / data.test, where empty, are it
+                             + ":train" / ":test"
+  data.train / data.test     source specs (sslhsic_tf.data.from_spec): "demo:train",
+                             "cifar10_archive:PATH:train", "tfds:NAME:split", "folder:DIR", ...
+  data.views / data.eval     augmentation presets (sslhsic_tf.data.PRESETS / EVAL_PRESETS)
+  data.image_size            the size the encoder is trained and exported at
+  batch_size                 global batch size
+  epochs or total_steps      run length (total_steps wins when set)
+  optimizer                  overrides of the method's default optimizer (optim.OPTIMIZER_DEFAULTS:
+                             name, base_learning_rate, weight_decay, momentum, trust_coefficient,
+                             warmup_fraction, clipnorm)
+  checkpoint_every_steps     checkpoint interval (also the unit of Keras' progress "epochs")
+  eval.protocols             protocols run at the end (knn, linear_lbfgs, linear_sgd, finetune, ...)
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+from sslhsic_tf import optim
+
+_TYPES = {"num_features": int, "bandwidth_points": int}
+
+
+def method_kwargs(method, **overrides):
+    """Every option of `method` (`methods.options`), so that `--config.method_kwargs.KEY=VALUE`
+    works for any of them and a misspelt key is an error."""
+    from sslhsic_tf import methods
+
+    out = methods.options(method)
+    unknown = set(overrides) - set(out)
+    if unknown:
+        raise ValueError(f"method {method!r} has no option(s) {sorted(unknown)}")
+    out.update(overrides)
+    typed = {k: config_dict.placeholder(_TYPES.get(k, float)) if v is None else v
+             for k, v in out.items()}
+    return ml_collections.ConfigDict(typed)
+
+
+def base():
+    """The default config (the demo job): every key, with its default."""
+    c = ml_collections.ConfigDict()
+    c.method = "ssl_hsic"
+    c.method_kwargs = method_kwargs("ssl_hsic")
+    c.model = ml_collections.ConfigDict({"depth": 18, "width_multiplier": 1.0, "cifar_stem": True,
+                                         "padding": "same"})
+    c.data = ml_collections.ConfigDict({
+        "dataset": "", "train": "demo:train", "test": "demo:test", "views": "cifar10",
+        "eval": "cifar10",
+        "image_size": 32,
+    })
+    c.batch_size = 256
+    c.epochs = 100.0
+    c.total_steps = 0
+    c.optimizer = ml_collections.ConfigDict(
+        {k: config_dict.placeholder(t) for k, t in optim.OPTIMIZER_TYPES.items()})
+    c.seed = 0
+    c.checkpoint_every_steps = 500
+    c.collapse_patience = 100  # steps at a collapse indicator's collapsed value before a warning
+    c.keep_checkpoints = 3
+    c.mixed_precision = ""
+    c.jit_compile = "auto"
+    c.eval = ml_collections.ConfigDict({
+        "protocols": ("knn", "linear_lbfgs"), "knn_every_steps": 0, "baseline_random": True,
+    })
+    c.export = ml_collections.ConfigDict({"name": ""})
+    return c

@@ -1,0 +1,55 @@
+"""The backend checks and the shims over private Keras / TensorFlow internals, in one place.
+
+Everything else in the library calls these instead of `keras.backend.backend()` comparisons
+scattered around or underscore attributes of Keras objects, so that a Keras upgrade that moves
+an internal breaks (and is fixed in) this file only.
+"""
+
+import keras
+
+
+def is_tensorflow():
+    return keras.backend.backend() == "tensorflow"
+
+
+def is_jax():
+    return keras.backend.backend() == "jax"
+
+
+def pixel_stage():
+    """Where the pixel augmentation (colour jitter, grayscale, blur, solarize) runs: "pipeline"
+    (inside tf.data, TensorFlow backend) or "device" (inside the training step, the JAX path,
+    which must not need TensorFlow's ops in the step). The one decision for the whole library."""
+    return "pipeline" if is_tensorflow() else "device"
+
+
+def clip_gradients(optimizer, grads):
+    """The optimizer's own clipping (clipnorm / global_clipnorm / clipvalue) of `grads`."""
+    return optimizer._clip_gradients(grads)
+
+
+def unwrap_loss_scale(optimizer):
+    """(the dynamic loss scale or None, the optimizer inside a `LossScaleOptimizer`)."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.dynamic_scale, optimizer.inner_optimizer
+    return None, optimizer
+
+
+def in_multi_worker_mode(strategy):
+    """True for a `MultiWorkerMirroredStrategy` that spans several workers (TensorFlow only)."""
+    if not is_tensorflow():
+        return False
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode())
+
+
+def increment_iterations(optimizer):
+    """Adds one to an optimizer's step counter (`iterations` is read-only in Keras 3)."""
+    optimizer._iterations.assign_add(1)
+
+
+def flatten_layers(layer):
+    """`layer` and every layer nested in it, depth first, each once."""
+    return layer._flatten_layers(include_self=True, recursive=True)
