@@ -76,6 +76,13 @@ def mirrored():
     return _MIRRORED[0]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Files with a `slow` test run first: pytest-xdist (`--dist loadfile`) hands out files in
+    collection order, and a long file handed out last would leave the other worker idle."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: order kept within each
+
+
 # The fault ledger (tests/faults): each pytest-xdist worker hands its counts to the controller,
 # which prints the sum ("faults: N injected, M survived") at the end of the run.
 def pytest_sessionfinish(session):
