@@ -109,3 +109,39 @@ def test_accelerator_zoo_run_smoke_without_tensorflow(tmp_path):
     assert 0.0 <= result["knn_top1"] <= 1.0
     files = sorted(out.glob("encoder_weights.*.npz"))
     assert files and all(f.stat().st_size <= 15 * 2 ** 20 for f in files)
+    assert result["steps"] == 8 and result["final_schedule_position"] == 8  # the fixed clock
+
+    # Back under TensorFlow (this process): the weight files become a zoo SavedModel whose
+    # features give the kNN figure the JAX run computed on the device, on the same images.
+    import numpy as np
+
+    from benchmarks import zoo_run
+    from sslhsic_tf import zoo
+    from sslhsic_tf.data import arrays
+    from sslhsic_tf.evaluation import knn
+
+    zoo_root = tmp_path / "zoo"
+    zoo_root.mkdir()
+    (zoo_root / "manifest.json").write_text('{"format": "sslhsic_tf.zoo", "models": {}, '
+                                            '"version": 1}')
+    import os
+
+    os.environ["SSLHSIC_ZOO"] = str(zoo_root)
+    try:
+        zoo_run.export(str(out), "smoke_gpu_entry", zoo=True)
+    finally:
+        del os.environ["SSLHSIC_ZOO"]
+    info = zoo.info("smoke_gpu_entry", root=str(zoo_root))
+    assert info["training"]["steps"] == 8 and info["method"] == "ssl_hsic"
+    encoder = zoo.load("smoke_gpu_entry", root=str(zoo_root))
+    (x_train, y_train), (x_test, y_test) = arrays.cifar10_archive_arrays(
+        arrays.DEMO_ARCHIVE, ("train", "test"))
+
+    def features(x):
+        return np.concatenate([np.asarray(encoder(x[i:i + 500].astype("float32") / 255,
+                                                  training=False))
+                               for i in range(0, len(x), 500)])
+
+    (record,) = knn.knn_evaluate(features(x_train), y_train, features(x_test), y_test,
+                                 ks=(200,), num_classes=10)
+    assert abs(record["top1"] - result["knn_top1"]) <= 0.004, (record, result["knn"])
