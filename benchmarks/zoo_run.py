@@ -433,7 +433,10 @@ def export(out_dir, name, zoo, evaluation=None):
                             "(BN inference)"}]
     if evaluation:
         with open(evaluation) as f:
-            figures += export_lib.evaluation_figures(json.load(f))
+            evaluated = json.load(f)  # sslhsic_tf.evaluate's output: "results", "data"
+        test_spec = evaluated["data"]["name"].split("test=", 1)[-1]
+        figures += export_lib.evaluation_figures(
+            {"evaluation": evaluated["results"], "data": {"test": test_spec}})
     zoo_lib.add_entry(
         path, name=name, method=method,
         architecture={"name": "resnet", "depth": 18, "width_multiplier": summary["width"],
