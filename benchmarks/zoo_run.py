@@ -50,11 +50,14 @@ FULL = {"width": 1.0, "batch": 512, "total_minutes": 8.0, "reserve_seconds": 150
 SMOKE = {"width": 0.125, "batch": 32, "total_minutes": 4.0, "reserve_seconds": 20.0,
          "steps": 8, "calibrate_steps": 2, "recalibrate_every": 3, "print_seconds": 0.0,
          "heads": {"projector_hidden": 64, "projection_dim": 32, "predictor_hidden": 64}}
-# The methods this run trains (both with an EMA target, the CIFAR EMA base 0.99) and their
-# own settings; the smoke adds tiny random-feature settings to SSL-HSIC.
+# The methods this run trains (the CIFAR EMA base 0.99 where there is a target; the no-target
+# SSL-HSIC has no predictor) and their own settings; the smoke adds tiny random-feature settings.
 METHOD_KWARGS = {"ssl_hsic": {"bandwidth_learning_rate": 1e-2},
+                 "ssl_hsic_no_target": {"bandwidth_learning_rate": 1e-2},
                  "byol": {"tau_base": 0.99}}
-SMOKE_METHOD_KWARGS = {"ssl_hsic": {"num_features": 64, "bandwidth_points": 64}, "byol": {}}
+SMOKE_METHOD_KWARGS = {"ssl_hsic": {"num_features": 64, "bandwidth_points": 64},
+                       "ssl_hsic_no_target": {"num_features": 64, "bandwidth_points": 64},
+                       "byol": {}}
 WARMUP_STEPS = 3  # untimed first steps (allocation, autotuning)
 LOGGED = ("loss", "hsic_zy", "hsic_zz", "bandwidth", "probe_top1", "learning_rate", "tau")
 
@@ -83,7 +86,8 @@ def add_arguments(parser):
                         help="LR warmup as a fraction of the run (the 1000-epoch recipe's 1%% "
                              "is a fraction of an epoch in a run of minutes)")
     parser.add_argument("--method", choices=sorted(METHOD_KWARGS), default="ssl_hsic",
-                        help="the SSL method (BYOL: the same harness, for comparison)")
+                        help="the SSL method (ssl_hsic_no_target, and BYOL for comparison, in "
+                             "the same harness)")
     parser.add_argument("--plan-only", action="store_true",
                         help="decode the data and compile the step, print the seconds, stop "
                              "(to plan the 10-minute limit on a CPU)")
@@ -251,10 +255,17 @@ def run(args, out_dir):
     xla_flops = accelerator._xla_flops(compiled)
     _log(t0, f"SSL step compiled in {compile_seconds:.1f} s")
     enc_macs = accelerator.conv_dense_macs(encoder)
-    flops = accelerator.step_flops("ssl_hsic", batch, enc_macs,  # BYOL: the same passes
-                                   projector=accelerator.conv_dense_macs(model.projector),
-                                   predictor=accelerator.conv_dense_macs(model.predictor),
-                                   classifier=accelerator.conv_dense_macs(model.probe))
+    head_macs = {name: accelerator.conv_dense_macs(getattr(model, name))
+                 for name in ("projector", "predictor", "probe") if getattr(model, name, None)}
+    has_target = hasattr(model, "target_encoder")
+    if has_target:  # SSL-HSIC, BYOL: online passes + target forward
+        flops = accelerator.step_flops("ssl_hsic", batch, enc_macs,
+                                       projector=head_macs.get("projector", 0),
+                                       predictor=head_macs.get("predictor", 0),
+                                       classifier=head_macs.get("probe", 0))
+    else:  # online forward + backward of 2B views through encoder and projector, the probe
+        flops = 2 * (3 * 2 * batch * (enc_macs + head_macs.get("projector", 0))
+                     + 3 * batch * head_macs.get("probe", 0))
     summary = {
         "device": device_name, "batch": batch, "width": preset["width"],
         "planned_steps": planned_steps, "data_seconds": data_seconds,
@@ -384,14 +395,16 @@ def run(args, out_dir):
         summary.update({
             "supervised_step_seconds": timings["supervised"],
             "forward_seconds": timings["forward"],
-            "ssl_over_supervised_plus_forward": ssl_seconds / (timings["supervised"]
-                                                               + timings["forward"])})
+            # The compute-equivalent supervised step: + the target's forward where there is one.
+            "ssl_over_supervised_plus_forward": ssl_seconds / (
+                timings["supervised"] + (timings["forward"] if has_target else 0.0))})
     else:
         _log(t0, "no time left for the supervised timing: skipped")
     summary["total_seconds"] = time.time() - t0
     _write_summary(out_dir, summary)
     ratio = summary.get("ssl_over_supervised_plus_forward")
-    print(f"\n{args.method} (EMA target) ResNet-18 x{preset['width']:g} CIFAR, B {batch}, bf16, "
+    variant = "EMA target" if has_target else "no target"
+    print(f"\n{args.method} ({variant}) ResNet-18 x{preset['width']:g} CIFAR, B {batch}, bf16, "
           f"{device_name}: {step} steps ({summary['epochs']:.1f} epochs) in {train_seconds:.0f} s")
     print("| img/s | MFU (bf16 peak) | SSL / (sup + fwd) | kNN top-1 | compile s | data s | "
           "total s |")
