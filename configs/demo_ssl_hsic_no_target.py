@@ -5,7 +5,9 @@ since issue 13: without it the run collapses within 15 steps, see benchmarks/ssl
 
     python -m sslhsic_tf.pretrain --config=demo_ssl_hsic_no_target --workdir=runs/demo_no_target
 
-Expected (2-core CPU, about 5 minutes): kNN top-1 at least 5 points above the random encoder.
+Expected: kNN top-1 at least 5 points above the random encoder. Measured (200 steps, seed 0):
+kNN 40.7% vs 25.5% for the random encoder (+15.2), linear 44.4% vs 29.9%; 22 minutes of training
+on 2 cores shared with three other jobs (about 5 minutes on idle cores, as the main demo).
 """
 
 from sslhsic_tf.configs import common, demo
