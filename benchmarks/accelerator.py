@@ -28,7 +28,8 @@ C_in C_out multiply-adds per image) and Dense (its kernel size per example), for
 backward = 2 x forward; BatchNorm, activations, pooling, the objective and the optimizer are
 not counted (well under 1% of ResNet FLOPs). Per step, with E, P, Q, K the forward MACs per
 example of the encoder, projector, predictor and classifier/probe:
-  ssl_hsic:   2 [3 * 2B (E + P + Q) + 2B (E + P) + 3 B K]
+  ssl_hsic:   2 [3 * 2B (E + P + Q) + 2B (E + P) + 3 B K]   (BYOL alike)
+  ssl_hsic_no_target: 2 [3 * 2B (E + P) + 3 B K]
   supervised: 2 [3 * 2B (E + K)],   forward: 2 [2B E]
 MFU = model FLOPs per step / step time / peak (`--peak_tflops`, default 989: the H100/H200 SXM
 dense bf16 datasheet figure; an 8192^3 bf16 matmul measured about 790 TFLOP/s on this
@@ -164,11 +165,13 @@ def step_flops(config, batch, encoder_macs, *, projector=0, predictor=0, classif
     if config == "ssl_hsic":
         return 2 * (3 * 2 * b * (encoder_macs + projector + predictor)
                     + 2 * b * (encoder_macs + projector) + 3 * b * classifier)
+    if config == "ssl_hsic_no_target":  # online passes only (no predictor, no target)
+        return 2 * (3 * 2 * b * (encoder_macs + projector) + 3 * b * classifier)
     if config == "supervised":
         return 2 * 3 * 2 * b * (encoder_macs + classifier)
     if config == "forward":
         return 2 * 2 * b * encoder_macs
-    raise ValueError(f"config must be one of {CONFIGS}; got {config!r}")
+    raise ValueError(f"config must be one of {CONFIGS + ('ssl_hsic_no_target',)}; got {config!r}")
 
 
 # ---------------------------------------------------------------------------- worker side

@@ -226,10 +226,10 @@ def run(args, out_dir):
              [v.value for v in model.non_trainable_variables],
              [v.value for v in model.optimizer.variables],
              [v.value for v in model.metrics_variables])
-    # Every optimizer step counter (the partitioned optimizer's and its sub-optimizers'): the
-    # schedules read them, so the clock writes the schedule position there before each step.
     build_seconds = time.time() - t_build
     _log(t0, f"model built in {build_seconds:.1f} s")
+    # Every optimizer step counter (the partitioned optimizer's and its sub-optimizers'): the
+    # schedules read them, so the clock writes the schedule position there before each step.
     counters = [i for i, v in enumerate(model.optimizer.variables)
                 if v.path.split("/")[-1] == "iteration"]
 
@@ -257,15 +257,11 @@ def run(args, out_dir):
     enc_macs = accelerator.conv_dense_macs(encoder)
     head_macs = {name: accelerator.conv_dense_macs(getattr(model, name))
                  for name in ("projector", "predictor", "probe") if getattr(model, name, None)}
-    has_target = hasattr(model, "target_encoder")
-    if has_target:  # SSL-HSIC, BYOL: online passes + target forward
-        flops = accelerator.step_flops("ssl_hsic", batch, enc_macs,
-                                       projector=head_macs.get("projector", 0),
-                                       predictor=head_macs.get("predictor", 0),
-                                       classifier=head_macs.get("probe", 0))
-    else:  # online forward + backward of 2B views through encoder and projector, the probe
-        flops = 2 * (3 * 2 * batch * (enc_macs + head_macs.get("projector", 0))
-                     + 3 * batch * head_macs.get("probe", 0))
+    has_target = hasattr(model, "target_encoder")  # SSL-HSIC, BYOL: + the target's forward
+    flops = accelerator.step_flops("ssl_hsic" if has_target else "ssl_hsic_no_target", batch,
+                                   enc_macs, projector=head_macs.get("projector", 0),
+                                   predictor=head_macs.get("predictor", 0),
+                                   classifier=head_macs.get("probe", 0))
     summary = {
         "device": device_name, "batch": batch, "width": preset["width"],
         "planned_steps": planned_steps, "data_seconds": data_seconds,
@@ -287,7 +283,7 @@ def run(args, out_dir):
     clock = ScheduleClock(planned_steps, fixed=bool(args.zoo_steps or args.smoke))
     logs, step, previous_loss, diverged = {}, 0, None, False
     t_train = time.time()
-    t_mark, mark_step, t_steady, steady_from = t_train, 0, None, 0
+    mark_step, t_steady, steady_from = 0, None, 0
     last_print = t_train
     while step < clock.last_step and (step < 1 or time.time() < train_end):
         if step % per_epoch == 0 and step:
@@ -306,14 +302,14 @@ def run(args, out_dir):
         now = time.time()
         if step == WARMUP_STEPS:
             jax.block_until_ready(state)
-            t_steady = t_mark = time.time()
+            t_steady = time.time()
             steady_from = mark_step = step
         elif t_steady is not None and step - mark_step >= (
                 preset["calibrate_steps"] if mark_step == steady_from
                 else preset["recalibrate_every"]):
             rate = (step - steady_from) / (now - t_steady)
             clock.fit(step, rate, train_end - now)
-            t_mark, mark_step = now, step
+            mark_step = step
             _log(t0, f"step {step}: {rate * batch:.0f} img/s; schedule fitted to end at step "
                      f"{clock.last_step} (planned {planned_steps})")
         if now - last_print > preset.get("print_seconds", 30.0):
