@@ -20,7 +20,7 @@ _NAMES = {
                 "byol_views", "cifar_views", "coarsen", "issl_multicrop", "issl_tinyimagenet_views",
                 "resolve_eval", "resolve_pixel", "resolve_views"),
     "crops": ("random_resized_crop",),
-    "device": ("augment_views", "pixel_augment_views"),
+    "device": ("DeviceAugmentation", "augment_views", "pixel_augment_views"),
     "pipeline": ("distribute_pretrain_dataset", "eval_dataset", "pretrain_dataset",
                  "pretrain_dataset_fn", "probe_train_dataset", "steps_per_epoch"),
     "pixel": ("pixel_augment",),

@@ -54,25 +54,6 @@ def _deserialize(cfg):
     return keras.saving.deserialize_keras_object(cfg)
 
 
-def _view_configs(views):
-    """None, or the views as a JSON-ready list of dicts (serialisable in get_config)."""
-    if views is None:
-        return None
-    import dataclasses
-
-    from sslhsic_tf.data import augment
-
-    return [
-        v if isinstance(v, dict) else _asdict(dataclasses.asdict(v))
-        for v in augment.resolve_views(views)
-    ]
-
-
-def _asdict(d):
-    return {k: (_asdict(v) if isinstance(v, dict) else list(v) if isinstance(v, tuple) else v)
-            for k, v in d.items()}
-
-
 class SSLModel(keras.Model):
     """Base class of the training models; a `keras.Model` trained with `fit()`.
 
@@ -82,10 +63,11 @@ class SSLModel(keras.Model):
       total_steps: the run's length in optimizer steps (schedules, EMA τ).
       batch_size: the global batch size (the linear learning-rate scaling rule).
       seed: base of the per-step stateless seeds (random features, resampling, augmentation).
-      device_augment: None, or the pipeline's views (a preset name such as "cifar10", or a list
-        of `sslhsic_tf.data.ViewConfig`/dicts, one per view): their pixel stage (colour jitter,
-        grayscale, blur, solarize) then runs inside the step, on the accelerator, for batches
-        from a pipeline built with `pixel_stage="device"`.
+      device_augment: None, or a layer called as `layer(views, seed)` on the step's views before
+        the networks, e.g. `sslhsic_tf.data.DeviceAugmentation(views)`: the pipeline's pixel stage
+        (colour jitter, grayscale, blur, solarize) then runs inside the step, on the
+        accelerator, for batches from a pipeline built with `pixel_stage="device"`.
+        (`methods.create` also takes the views themselves, e.g. "cifar10", and builds it.)
       optimizer_config: dict overriding the method's default optimizer (see `default_optimizer`).
       probe_learning_rate: the online probe's Adam learning rate.
       eval_ema_decay: None, or the decay of an EMA copy of the online encoder that is evaluated
@@ -139,7 +121,12 @@ class SSLModel(keras.Model):
         self.total_steps = None if total_steps is None else int(total_steps)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
-        self.device_augment = _view_configs(device_augment)
+        if device_augment is not None and not isinstance(device_augment, keras.layers.Layer):
+            raise TypeError(
+                f"device_augment must be None or a keras Layer called as layer(views, seed); got "
+                f"{type(device_augment).__name__}: pass sslhsic_tf.data.DeviceAugmentation("
+                f"{device_augment!r}), or the views to methods.create(..., device_augment=...)")
+        self.device_augment = device_augment
         optim.check_settings(optimizer_config or {})
         self.optimizer_config = {**self.optimizer_defaults, **(optimizer_config or {})}
         self.probe_learning_rate = float(probe_learning_rate)
@@ -379,10 +366,7 @@ class SSLModel(keras.Model):
         """`(views, constants)`: the pixel augmentation on the device (with `device_augment`),
         then the method's `constants`; no gradient flows through either."""
         if self.device_augment is not None:
-            from sslhsic_tf.data import device
-
-            views = device.pixel_augment_views(views, rng.stateless_seed(seed, 1000),
-                                               self.device_augment)
+            views = tuple(self.device_augment(views, rng.stateless_seed(seed, 1000)))
         return views, self.constants(views, seed)
 
     def step_losses(self, views, label, constants, seed, training=True):
@@ -455,7 +439,8 @@ class SSLModel(keras.Model):
             "total_steps": self.total_steps,
             "batch_size": self.batch_size,
             "seed": self.seed,
-            "device_augment": self.device_augment,
+            "device_augment": (None if self.device_augment is None
+                               else _serialize(self.device_augment)),
             "optimizer_config": self.optimizer_config,
             "probe_learning_rate": self.probe_learning_rate,
             "eval_ema_decay": self.eval_ema_decay,
@@ -465,4 +450,7 @@ class SSLModel(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["encoder"] = _deserialize(config["encoder"])
+        from sslhsic_tf.methods import registry
+
+        config["device_augment"] = registry.augmentation_layer(config.get("device_augment"))
         return cls(**config)

@@ -86,9 +86,12 @@ def create(name, encoder, **overrides):
         e.g. `sslhsic_tf.models.resnet(18, cifar_stem=True)`.
       **overrides: any constructor argument of the method (the papers' values are the defaults),
         e.g. `kernel="gaussian"`, `num_features=None`, `gamma=3.0`, `total_steps=10_000`,
-        `batch_size=512`, `num_classes=10`.
+        `batch_size=512`, `num_classes=10`; `device_augment` may be the views themselves (see
+        `augmentation_layer`).
     """
     cls, defaults = _lookup(name)
+    if "device_augment" in overrides:
+        overrides["device_augment"] = augmentation_layer(overrides["device_augment"])
     unknown = set(overrides) - _accepted(cls)
     if unknown:
         raise ValueError(
@@ -96,3 +99,18 @@ def create(name, encoder, **overrides):
             f"{sorted(_accepted(cls))}"
         )
     return cls(encoder, **{**defaults, **overrides})
+
+
+def augmentation_layer(value):
+    """`device_augment` as the model takes it: None, a layer (kept), a serialised layer (a dict
+    from `get_config`), or the views of a pipeline (a preset name such as "cifar10", or
+    `ViewConfig`s / dicts), turned into `sslhsic_tf.data.DeviceAugmentation(views)`."""
+    import keras
+
+    if value is None or isinstance(value, keras.layers.Layer):
+        return value
+    from sslhsic_tf.data import device  # registers DeviceAugmentation for deserialisation
+
+    if isinstance(value, dict) and "class_name" in value:
+        return keras.saving.deserialize_keras_object(value)
+    return device.DeviceAugmentation(value)

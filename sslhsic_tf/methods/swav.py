@@ -96,13 +96,15 @@ class SwAV(SSLModel):
                 self.sinkhorn_iterations)
         if not self.queue_length:
             return objectives.swav_loss(*args)
-        # The queue's scores join the Sinkhorn normalisation once the queue is full.
-        queued = ops.einsum("aqd,dk->aqk", ops.stop_gradient(self.queue),
-                            ops.stop_gradient(self.prototypes))
-        with_queue = objectives.swav_loss(*args, queue_scores=queued)
-        alone = objectives.swav_loss(*args)
-        full = self.queue_filled >= 1.0
-        return {k: ops.where(full, with_queue[k], alone[k]) for k in alone}
+        # The queue's scores join the Sinkhorn normalisation once the queue is full; one branch
+        # runs per step (a `where` over both would compute the loss twice).
+        def with_queue():
+            queued = ops.einsum("aqd,dk->aqk", ops.stop_gradient(self.queue),
+                                ops.stop_gradient(self.prototypes))
+            return objectives.swav_loss(*args, queue_scores=queued)
+
+        return ops.cond(self.queue_filled >= 1.0, with_queue,
+                        lambda: objectives.swav_loss(*args))
 
     def after_apply(self, outputs):
         self.prototypes.assign(l2_normalize(self.prototypes, axis=0))

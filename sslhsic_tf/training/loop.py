@@ -240,8 +240,10 @@ def build_model(config, num_classes, total_steps):
 
     encoder = models.resnet(**_to_dict(config.model))
     device_augment = None
-    if backend.pixel_stage() == "device":
-        device_augment = config.data.views  # tf.data cannot run keras.ops on JAX
+    if backend.pixel_stage() == "device":  # tf.data cannot run keras.ops on JAX
+        from sslhsic_tf.data import device
+
+        device_augment = device.DeviceAugmentation(config.data.views)
     model = methods.create(
         config.method,
         encoder,

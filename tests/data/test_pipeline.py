@@ -94,6 +94,12 @@ def test_device_stage_then_pixel_augment_equals_pipeline_stage():
     later = device.pixel_augment_views(crops, tf.constant([0, 1]), views)
     for a, b in zip(on_cpu, later):
         np.testing.assert_allclose(a, b, atol=1e-6)
+    # The same stage as the layer a training model receives, before and after serialisation.
+    layer = device.DeviceAugmentation(views)
+    copy = device.DeviceAugmentation.from_config(layer.get_config())
+    for aug in (layer, copy):
+        for a, b in zip(on_cpu, aug(crops, tf.constant([0, 1]))):
+            np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 def test_batched_and_per_element_crops_agree():

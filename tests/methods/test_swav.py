@@ -31,11 +31,13 @@ def _sinkhorn_numpy(scores, eps, iterations):
     return (q * b).T
 
 
-def _swav_numpy(scores, a_views, tau, eps, iterations):
+def _swav_numpy(scores, a_views, tau, eps, iterations, queue=None):
+    scores = np.asarray(scores, np.float64)
     log_p = _log_softmax(scores / tau)
     terms = []
     for a in range(a_views):
-        q = _sinkhorn_numpy(scores[a], eps, iterations)
+        joint = scores[a] if queue is None else np.concatenate([scores[a], queue[a]])
+        q = _sinkhorn_numpy(joint, eps, iterations)[: scores.shape[1]]
         terms += [-(q * log_p[v]).sum(-1).mean() for v in range(len(scores)) if v != a]
     return np.mean(terms)
 
@@ -84,13 +86,8 @@ def test_queue_scores_join_the_normalisation_but_only_batch_codes_are_predicted(
     scores = np.tanh(rng.normal(size=(3, 8, 5))).astype(np.float32)
     queue = np.tanh(rng.normal(size=(2, 12, 5))).astype(np.float32)
     out = O.swav_loss(scores, 2, 0.1, 0.05, 3, queue_scores=queue)
-    log_p = _log_softmax(scores.astype(np.float64) / 0.1)
-    terms = []
-    for a in range(2):
-        joint = np.concatenate([scores[a], queue[a]]).astype(np.float64)
-        q = _sinkhorn_numpy(joint, 0.05, 3)[:8]
-        terms += [-(q * log_p[v]).sum(-1).mean() for v in range(3) if v != a]
-    assert float(out["loss"]) == pytest.approx(np.mean(terms), rel=1e-4)
+    assert float(out["loss"]) == pytest.approx(
+        _swav_numpy(scores, 2, 0.1, 0.05, 3, queue=queue.astype(np.float64)), rel=1e-4)
     with pytest.raises(ValueError, match=r"queue_scores must have shape \[A, Q, K\] = \[2, Q, 5\]"):
         O.swav_loss(scores, 2, queue_scores=queue[:1])
 
@@ -129,6 +126,22 @@ def test_queue_fills_with_the_global_projections_then_is_used():
         filled.append((float(model.queue_filled), int((np.linalg.norm(queue, axis=-1) > 0.5).sum())))
     assert filled[0] == (0.5, 16) and filled[1][0] == 1.0 and filled[1][1] == 32
     np.testing.assert_allclose(np.linalg.norm(queue, axis=-1), 1.0, rtol=1e-4)
+
+
+def test_the_queue_enters_the_objective_only_once_full():
+    model = _swav(queue_length=12)
+    rng = np.random.default_rng(6)
+    scores = np.tanh(rng.normal(size=(3, 8, 12))).astype(np.float32)
+    queue = rng.normal(size=(2, 12, 8))
+    queue /= np.linalg.norm(queue, axis=-1, keepdims=True)
+    model.queue.assign(queue.astype(np.float32))
+    queue_scores = queue @ np.asarray(model.prototypes, np.float64)  # [A, Q, K]
+    for filled, reference in ((0.5, _swav_numpy(scores, 2, 0.1, 0.05, 3)),
+                              (1.0, _swav_numpy(scores, 2, 0.1, 0.05, 3, queue=queue_scores))):
+        model.queue_filled.assign(filled)
+        loss = float(model.objective({"scores": scores}, seed=None)["loss"])
+        assert loss == pytest.approx(reference, rel=1e-4), filled
+    assert _swav_numpy(scores, 2, 0.1, 0.05, 3) != pytest.approx(reference, rel=1e-3)
 
 
 @pytest.mark.parametrize("call, message", [

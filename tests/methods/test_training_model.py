@@ -50,6 +50,26 @@ def test_save_reload_resumes_identically(name, tmp_path):
         np.testing.assert_allclose(np.asarray(v1), np.asarray(v2), rtol=1e-6, atol=1e-7)
 
 
+def test_device_augmentation_is_a_layer_saved_with_the_model(tmp_path):
+    batch = random_batch(8, seed=4)
+    model = _model("simclr", device_augment="cifar10")
+    model.compile()
+    model.fit(_ds(batch, 1), epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    assert type(reloaded.device_augment).__name__ == "DeviceAugmentation"
+    assert reloaded.device_augment.views == model.device_augment.views
+    assert reloaded.device_augment.views[0]["pixel"]["jitter_style"] == "torchvision"
+    for m in (model, reloaded):  # the same augmentation draws on both: the same update
+        m.fit(_ds(batch, 1), epochs=1, verbose=0)
+    for v1, v2 in zip(model.weights, reloaded.weights):
+        np.testing.assert_allclose(v1.numpy(), v2.numpy(), rtol=1e-6, atol=1e-7, err_msg=v1.path)
+    with pytest.raises(TypeError, match=r"device_augment must be None or a keras Layer .*"
+                                        r"DeviceAugmentation\('cifar10'\)"):
+        methods.get("simclr")(tiny_encoder(), device_augment="cifar10", total_steps=5)
+
+
 def test_logs_hold_the_objective_parts():
     model = _model("ssl_hsic", num_features=32)
     model.compile()
