@@ -70,14 +70,15 @@ def time_call(fn, *, repeats=5, warmup=1):
     return {"median_s": statistics.median(times), "min_s": min(times), "cpu_s": statistics.median(cpu)}
 
 
-def run_worker(argv, timeout=900):
-    """Runs `python argv...` in a fresh process; returns the JSON object on its last stdout line."""
+def run_worker(argv, timeout=900, python=None):
+    """Runs `python argv...` in a fresh process (this interpreter unless `python` names
+    another); returns the JSON object on its last stdout line."""
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         proc = subprocess.run(
-            [sys.executable, *argv], capture_output=True, text=True, timeout=timeout, env=env
-        )
+            [python or sys.executable, *argv], capture_output=True, text=True, timeout=timeout,
+            env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
     lines = [l for l in proc.stdout.splitlines() if l.strip()]

@@ -38,7 +38,18 @@ process times the pieces of the SSL step other than the encoders, each in its ow
 `tf.function` on random features (heads, objective, bandwidth, probe, optimizer, EMA; an SGD
 apply on the encoder's variables for comparison).
 
+CPU configurations (issue 11), `--cpu-configs`: SSL-HSIC with target (B images x 2 views) and
+the encoder's own forward + backward (the supervised row, 2B images) under each configuration
+below, each in a fresh process, side by side in img/s with the speed-up over the default:
+float32 (the default), `mixed_bfloat16` (objectives stay float32 inside), XLA, both, one
+inter-op thread, and the real input pipeline (the embedded demo subset, two augmented views
+per image, prefetched) instead of cached batches. With `--torch-python PY` (a virtual
+environment with PyTorch, never a dependency of the package) the same encoder (ResNet-18 written
+in `torch_parity.py`, same width, batch, image size) is timed in PyTorch, float32 and with
+bfloat16 autocast, and the ratio ours / PyTorch is printed.
+
     python -m benchmarks.train_step            # B = 256 (about 10 min on 2 idle cores)
+    python -m benchmarks.train_step --cpu-configs --width 0.25 --torch-python /work/torchenv/bin/python
     python -m benchmarks.train_step --threads 1 --breakdown always   # shared machine
     python -m benchmarks.train_step --quick    # B = 64, fewer steps
     python -m benchmarks.train_step --batch 128 --steps 3 --epochs 2 --depth 18 --width 0.5
@@ -82,7 +93,17 @@ def _parse(argv):
     p.add_argument("--quick", action="store_true", help="defaults B = 64 and 2 epochs of 2 steps")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per configuration process")
     p.add_argument("--json", action="store_true", help="also print the results as one JSON line")
-    p.add_argument("--worker", choices=CONFIGS + ("breakdown",), help=argparse.SUPPRESS)
+    p.add_argument("--mixed-precision", default="", choices=("", "float32", "mixed_bfloat16"),
+                   help="Keras dtype policy of every configuration ('' : Keras' default)")
+    p.add_argument("--inter-threads", type=int, default=0,
+                   help="TF inter-op threads (0: the same as --threads)")
+    p.add_argument("--input", default="cached", choices=("cached", "demo"),
+                   help="SSL batches: cached random arrays, or the demo subset's pipeline")
+    p.add_argument("--cpu-configs", action="store_true",
+                   help="compare CPU configurations side by side (see above)")
+    p.add_argument("--torch-python", default="",
+                   help="with --cpu-configs: a Python with PyTorch for the reference row")
+    p.add_argument("--worker", choices=CONFIGS + ("breakdown", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.batch is None:
         args.batch = 64 if args.quick else 256
@@ -91,8 +112,9 @@ def _parse(argv):
     for name in ("batch", "steps", "epochs", "warmup", "depth", "image_size", "cached_batches"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive integer; got {getattr(args, name)}")
-    if args.threads < 0:
-        p.error(f"--threads must be >= 0; got {args.threads}")
+    if args.threads < 0 or args.inter_threads < 0:
+        p.error(f"--threads and --inter-threads must be >= 0; got {args.threads}, "
+                f"{args.inter_threads}")
     if not args.width > 0:
         p.error(f"--width must be > 0; got {args.width}")
     return args
@@ -120,6 +142,11 @@ def _dataset(config, args):
     def labels(n):
         return rng.integers(0, NUM_CLASSES, size=(k, n)).astype(np.int32)
 
+    if args.input == "demo" and config.startswith("ssl_hsic"):
+        from sslhsic_tf import data
+
+        train = data.demo("train")
+        return data.pretrain_dataset(train, "cifar10", b, seed=0)  # repeats, prefetches
     if config == "supervised":
         elements = (images(2 * b), labels(2 * b))
     elif config == "forward":
@@ -130,7 +157,12 @@ def _dataset(config, args):
 
 
 def _encoder(args):
+    import keras
+
     from sslhsic_tf import models
+
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy(args.mixed_precision)
 
     width = int(args.width) if float(args.width).is_integer() else args.width
     return models.resnet(args.depth, width, cifar_stem=True)
@@ -344,15 +376,121 @@ def worker_breakdown(args):
     print(json.dumps(out))
 
 
+def worker_torch(args):
+    """The encoder's forward + backward (+ Linear(10), SGD momentum, cross-entropy) on 2B images
+    in PyTorch, float32 and under bfloat16 autocast; prints JSON (run in a PyTorch venv)."""
+    import torch
+    from torch import nn
+
+    from benchmarks import torch_parity
+
+    torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = {"threads": torch.get_num_threads(), "torch": torch.__version__}
+    n, size = 2 * args.batch, args.image_size
+    x = torch.rand(n, 3, size, size)
+    y = torch.randint(0, NUM_CLASSES, (n,))
+    for name, dtype in (("float32", None), ("bfloat16_autocast", torch.bfloat16)):
+        net = torch_parity._torch_resnet18(args.width, nn)(pad_same=False)
+        width = int(round(64 * args.width * 8))
+        model = nn.Sequential(net, nn.Linear(width, NUM_CLASSES)).train()
+        sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step():
+            sgd.zero_grad(set_to_none=True)
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+                loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            sgd.step()
+            return float(loss)
+
+        for _ in range(args.warmup + 1):
+            step()
+        wall = []
+        for _ in range(args.epochs):
+            t = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            wall.append((time.perf_counter() - t) / args.steps)
+        out[name] = {"step_s": statistics.median(wall), "images_per_step": n}
+    print(json.dumps(out))
+
+
 # ---------------------------------------------------------------------------- main side
 
 
-def _worker_argv(args, worker):
-    argv = [os.path.abspath(__file__), f"--worker={worker}", f"--batch={args.batch}",
-            f"--steps={args.steps}", f"--epochs={args.epochs}", f"--warmup={args.warmup}",
-            f"--depth={args.depth}", f"--width={args.width}", f"--image-size={args.image_size}",
-            f"--cached-batches={args.cached_batches}", f"--threads={args.threads}"]
-    return argv + (["--jit-compile"] if args.jit_compile else [])
+def _worker_argv(args, worker, **override):
+    a = argparse.Namespace(**{**vars(args), **override})
+    argv = [os.path.abspath(__file__), f"--worker={worker}", f"--batch={a.batch}",
+            f"--steps={a.steps}", f"--epochs={a.epochs}", f"--warmup={a.warmup}",
+            f"--depth={a.depth}", f"--width={a.width}", f"--image-size={a.image_size}",
+            f"--cached-batches={a.cached_batches}", f"--threads={a.threads}",
+            f"--inter-threads={a.inter_threads}", f"--mixed-precision={a.mixed_precision}",
+            f"--input={a.input}"]
+    return argv + (["--jit-compile"] if a.jit_compile else [])
+
+
+#: --cpu-configs: (name, overrides of the command line, configurations it runs).
+CPU_CONFIGS = (
+    ("default (float32, no XLA)", {}, ("ssl_hsic", "supervised")),
+    ("mixed_bfloat16", {"mixed_precision": "mixed_bfloat16"}, ("ssl_hsic", "supervised")),
+    ("XLA", {"jit_compile": True}, ("ssl_hsic", "supervised")),
+    ("mixed_bfloat16 + XLA", {"mixed_precision": "mixed_bfloat16", "jit_compile": True},
+     ("ssl_hsic", "supervised")),
+    ("1 inter-op thread", {"inter_threads": 1}, ("ssl_hsic", "supervised")),
+    ("real input (demo pipeline)", {"input": "demo"}, ("ssl_hsic",)),
+)
+
+
+def cpu_configs(args):
+    """Prints the CPU configurations side by side (img/s, speed-up over the default) and the
+    PyTorch reference; returns the results."""
+    results, rows = {}, []
+    for name, override, configs in CPU_CONFIGS:
+        for config in configs:
+            r = common.run_worker(_worker_argv(args, config, **override), timeout=args.timeout)
+            results[(name, config)] = r
+            print(f"  done {name} / {config}", file=sys.stderr, flush=True)
+    base = {c: results[(CPU_CONFIGS[0][0], c)] for c in ("ssl_hsic", "supervised")}
+
+    def rate(r):
+        return r["images_per_step"] / r["step_s"] if r and "error" not in r else None
+
+    def cell(r, c):
+        if r is None:
+            return ["-", "-"]
+        if "error" in r:
+            return ["error", r["error"][:40]]
+        speed, ref = rate(r), rate(base[c])
+        return [f"{speed:.1f}", f"{speed / ref:.2f}x" if ref else "-"]
+
+    for name, _, configs in CPU_CONFIGS:
+        rows.append([name, *cell(results.get((name, "ssl_hsic")), "ssl_hsic"),
+                     *cell(results.get((name, "supervised")), "supervised")])
+    print(f"CPU configurations, ResNet-{args.depth} x{args.width:g} CIFAR stem, {args.image_size} "
+          f"px, B = {args.batch}; median of {args.epochs} epochs x {args.steps} steps, "
+          f"{os.cpu_count()} cores, TF threads {args.threads or 'default'}")
+    print(common.format_table(
+        ["configuration", "SSL-HSIC img/s", "x default", "encoder fwd+bwd img/s (2B)",
+         "x default"], rows))
+    torch = None
+    if args.torch_python:
+        torch = common.run_worker(_worker_argv(args, "torch"), timeout=args.timeout,
+                                  python=args.torch_python)
+        if "error" in torch:
+            print(f"PyTorch: error {torch['error']}")
+        else:
+            ours = max((rate(results[(n, "supervised")]) or 0.0, n)
+                       for n, _, c in CPU_CONFIGS if "supervised" in c)
+            for kind in ("float32", "bfloat16_autocast"):
+                theirs = rate(torch[kind])
+                print(f"PyTorch {torch['torch']} ({torch['threads']} threads), encoder fwd+bwd "
+                      f"{kind}: {theirs:.1f} img/s; ours ({ours[1]}) / PyTorch = "
+                      f"{ours[0] / theirs:.2f}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average at the end {load:.1f}")
+    return {"results": {f"{n} / {c}": r for (n, c), r in results.items()}, "torch": torch}
 
 
 _WHAT = {
@@ -389,18 +527,26 @@ def _ratios(results):
     return lines, values
 
 
-def _set_threads(threads):
-    if threads:
-        import tensorflow as tf
+def _set_threads(threads, inter_threads):
+    import tensorflow as tf
 
+    if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    if inter_threads or threads:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_threads or threads)
 
 
 def main(argv=None):
     args = _parse(argv)
+    if args.worker == "torch":
+        return worker_torch(args)
     if args.worker:
-        _set_threads(args.threads)
+        _set_threads(args.threads, args.inter_threads)
+    if args.cpu_configs:
+        out = cpu_configs(args)
+        if args.json:
+            print(json.dumps(out))
+        return 0
     if args.worker == "breakdown":
         return worker_breakdown(args)
     if args.worker:
