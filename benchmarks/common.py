@@ -70,10 +70,11 @@ def time_call(fn, *, repeats=5, warmup=1):
     return {"median_s": statistics.median(times), "min_s": min(times), "cpu_s": statistics.median(cpu)}
 
 
-def run_worker(argv, timeout=900, python=None):
+def run_worker(argv, timeout=900, python=None, env=None):
     """Runs `python argv...` in a fresh process (this interpreter unless `python` names
-    another); returns the JSON object on its last stdout line."""
-    env = dict(os.environ)
+    another; `env` adds environment variables); returns the JSON object on its last stdout
+    line."""
+    env = {**os.environ, **(env or {})}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         proc = subprocess.run(

@@ -6,8 +6,14 @@ configuration runs in its own process; memory is that process's peak RSS while t
 (high-water mark reset after imports and input creation), and its increase over the RSS just
 before the first call.
 
+`--backend jax` times the same computation under the JAX backend (`jax.jit` of
+`jax.value_and_grad`, no TensorFlow imported); `--backend both` runs both, side by side, and
+prints JAX / TensorFlow per row. `--bandwidth` adds the learned-bandwidth objective and its
+gradient w.r.t. log c (as one training step computes them).
+
     python -m benchmarks.objectives            # B = 256 ... 4096
     python -m benchmarks.objectives --quick    # B = 256, 1024, 4096; 3 repeats
+    python -m benchmarks.objectives --backend both --bandwidth --batch-sizes 1024,4096
 Targets: features time(B=4096) / time(B=1024) <= 4.5 (linear in N) and <= 1 s at B = 4096.
 """
 
@@ -35,6 +41,10 @@ def _parse(argv):
     p.add_argument("--max-exact-batch", type=int, default=1024,
                    help="skip the exact estimator above this B (its O(N^2) matrices grow as 16 B^2 floats)")
     p.add_argument("--jit-compile", action="store_true", help="tf.function(jit_compile=True) (XLA)")
+    p.add_argument("--backend", default="tensorflow", choices=("tensorflow", "jax", "both"),
+                   help="Keras backend of the timed step (both: side by side)")
+    p.add_argument("--bandwidth", action="store_true",
+                   help="also the bandwidth objective and its gradient w.r.t. log c")
     p.add_argument("--quick", action="store_true", help="B = 256, 1024, 4096 and 3 repeats")
     p.add_argument("--json", action="store_true", help="also print the rows as one JSON line")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -43,35 +53,73 @@ def _parse(argv):
     return p.parse_args(argv)
 
 
-def worker(args):
-    """One configuration in this process; prints a JSON object."""
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import numpy as np
+def _losses(views, log_c, seed, num_features, with_bandwidth):
+    """(SSL-HSIC loss, -J(c) or 0) at bandwidth exp(log_c), as a training step computes them."""
+    from keras import ops
+
+    from sslhsic_tf.objectives import bandwidth_objective, ssl_hsic_loss
+    from sslhsic_tf.utils import random as srandom
+
+    c = ops.exp(log_c)
+    loss = ssl_hsic_loss(views, bandwidth=ops.stop_gradient(c), num_features=num_features,
+                         seed=seed)["loss"]
+    if not with_bandwidth:
+        return loss, 0.0 * log_c
+    return loss, -bandwidth_objective(views, c, seed=srandom.stateless_seed(seed, 7))
+
+
+def _step_tensorflow(args, num_features):
     import tensorflow as tf
 
-    from sslhsic_tf.objectives import ssl_hsic_loss
+    @tf.function(jit_compile=args.jit_compile)
+    def step(v, log_c, seed):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([v, log_c])
+            loss, band = _losses(v, log_c, seed, num_features, args.bandwidth)
+        return loss, tape.gradient(loss, v), tape.gradient(band, log_c)
+
+    return step, lambda x: tf.constant(x), lambda i: tf.constant([i, 7], tf.int32)
+
+
+def _step_jax(args, num_features):
+    import jax
+    import jax.numpy as jnp
+
+    def step(v, log_c, seed):
+        (loss, grad_v) = jax.value_and_grad(
+            lambda v: _losses(v, log_c, seed, num_features, False)[0])(v)
+        grad_c = jax.grad(lambda c: _losses(v, c, seed, num_features, args.bandwidth)[1])(log_c)
+        return loss, grad_v, grad_c
+
+    return jax.jit(step), jnp.asarray, lambda i: jnp.asarray([i, 7], jnp.int32)
+
+
+def worker(args):
+    """One configuration in this process (backend from KERAS_BACKEND); prints a JSON object."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    import numpy as np
 
     num_features = None if args.mode == "exact" else args.num_features
-    views = tf.constant(
+    make = _step_jax if keras.backend.backend() == "jax" else _step_tensorflow
+    step, tensor, seed = make(args, num_features)
+    views = tensor(
         np.random.default_rng(0).normal(size=(args.views, args.batch, args.dim)).astype(np.float32)
     )
-
-    @tf.function(jit_compile=args.jit_compile)
-    def step(v, seed):
-        with tf.GradientTape() as tape:
-            tape.watch(v)
-            loss = ssl_hsic_loss(v, num_features=num_features, seed=seed)["loss"]
-        return loss, tape.gradient(loss, v)
+    log_c = tensor(np.float32(0.0))
 
     def call(i):
-        loss, grad = step(views, tf.constant([i, 7], tf.int32))
-        loss.numpy(), grad.numpy()[0, 0, 0]  # wait for the results
+        loss, grad, grad_c = step(views, log_c, seed(i))
+        np.asarray(loss), np.asarray(grad)[0, 0, 0], np.asarray(grad_c)  # wait for the results
 
     common.reset_peak_rss()
     baseline = common.rss_mib()
     timing = common.time_call(call, repeats=args.repeats, warmup=1)
     peak = common.peak_rss_mib()
-    print(json.dumps({**timing, "peak_mib": peak, "baseline_mib": baseline}))
+    loss, grad, grad_c = step(views, log_c, seed(0))
+    print(json.dumps({**timing, "peak_mib": peak, "baseline_mib": baseline,
+                      "loss": float(np.asarray(loss)), "grad_c": float(np.asarray(grad_c)),
+                      "backend": keras.backend.backend()}))
 
 
 def main(argv=None):
@@ -81,33 +129,45 @@ def main(argv=None):
     batches = [256, 1024, 4096] if args.quick else [int(b) for b in args.batch_sizes.split(",")]
     repeats = 3 if args.quick else args.repeats
     script = os.path.abspath(__file__)
-    rows, results = [], {}
+    backends = ("tensorflow", "jax") if args.backend == "both" else (args.backend,)
+    rows, results, all_results = [], {}, {}
     for b in batches:
         n = args.views * b
         for mode in ("features", "exact"):
             if mode == "exact" and b > args.max_exact_batch:
                 gib = 4 * n * n / 2**30
-                rows.append([b, n, mode, "skipped", "-", "-", "-",
+                rows.append([b, n, mode, "-", "skipped", "-", "-", "-",
                              f"N x N matrices {gib:.1f} GiB each; --max-exact-batch"])
                 continue
             argv_w = [script, "--worker", f"--batch={b}", f"--mode={mode}", f"--views={args.views}",
                       f"--dim={args.dim}", f"--num-features={args.num_features}", f"--repeats={repeats}"]
             if args.jit_compile:
                 argv_w.append("--jit-compile")
-            r = common.run_worker(argv_w)
-            results[(b, mode)] = r
-            if "error" in r:
-                rows.append([b, n, mode, "error", "-", "-", "-", r["error"][:80]])
-                continue
-            rows.append([b, n, mode, f"{1000 * r['median_s']:.1f}", f"{1000 * r['cpu_s']:.0f}",
-                         f"{r['peak_mib']:.0f}", f"{r['peak_mib'] - r['baseline_mib']:.0f}",
-                         f"min {1000 * r['min_s']:.1f} ms"])
-            print(f"  done B={b} {mode}", file=sys.stderr, flush=True)
-    print(f"SSL-HSIC loss + gradient w.r.t. views, TensorFlow {'XLA' if args.jit_compile else 'tf.function'}, "
-          f"M={args.views}, D={args.dim}, F={args.num_features}, median of {repeats} calls, "
-          f"{os.cpu_count()} CPU cores")
+            if args.bandwidth:
+                argv_w.append("--bandwidth")
+            for backend in backends:  # side by side: one backend's run right after the other's
+                r = common.run_worker(argv_w, env={"KERAS_BACKEND": backend})
+                all_results[(backend, b, mode)] = r
+                if backend == backends[0]:
+                    results[(b, mode)] = r
+                if "error" in r:
+                    rows.append([b, n, mode, backend, "error", "-", "-", "-", r["error"][:80]])
+                    continue
+                note = f"min {1000 * r['min_s']:.1f} ms; loss {r['loss']:.6f}"
+                other = all_results.get((backends[0], b, mode), {})
+                if backend != backends[0] and "error" not in other:
+                    note += f"; {backend} / {backends[0]} = {r['median_s'] / other['median_s']:.2f}"
+                rows.append([b, n, mode, backend, f"{1000 * r['median_s']:.1f}",
+                             f"{1000 * r['cpu_s']:.0f}", f"{r['peak_mib']:.0f}",
+                             f"{r['peak_mib'] - r['baseline_mib']:.0f}", note])
+                print(f"  done B={b} {mode} {backend}", file=sys.stderr, flush=True)
+    compiled = "XLA" if args.jit_compile else "tf.function"
+    print(f"SSL-HSIC loss + gradient w.r.t. views{' + bandwidth objective' if args.bandwidth else ''}"
+          f" (TensorFlow: {compiled}; JAX: jax.jit), M={args.views}, D={args.dim}, "
+          f"F={args.num_features}, median of {repeats} calls, {os.cpu_count()} CPU cores")
     print(common.format_table(
-        ["B", "N", "estimator", "time ms", "CPU ms", "peak RSS MiB", "Δ RSS MiB", "note"], rows))
+        ["B", "N", "estimator", "backend", "time ms", "CPU ms", "peak RSS MiB", "Δ RSS MiB",
+         "note"], rows))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"time: median wall time per call; CPU: process CPU time per call (all threads); "
           f"load average at the end {load:.1f} (wall times are only meaningful on a quiet machine)")
@@ -123,7 +183,8 @@ def main(argv=None):
               f"per call, i.e. >= {f4['cpu_s'] / cores:.3f} s wall on {cores} idle cores "
               "(a lower bound to compare with the wall time when the machine is shared)")
     if args.json:
-        keys = ["B", "N", "estimator", "time_ms", "cpu_ms", "peak_mib", "delta_mib", "note"]
+        keys = ["B", "N", "estimator", "backend", "time_ms", "cpu_ms", "peak_mib", "delta_mib",
+                "note"]
         print(json.dumps([dict(zip(keys, r)) for r in rows]))
     return 0
 
