@@ -40,25 +40,31 @@ def test_entry_verifies_loads_and_embeds(name):
         encoder(tf.random.uniform((3, size + 1, size, 3)), training=False)
 
 
-# name -> kNN (k = 20) floor on the embedded subset; measured: 32.4% and 61.2% (a random encoder
-# of either shape: ~25%).
-LEARNED = {"ssl_hsic_resnet18x0.25_cifar10": 0.30, "ssl_hsic_resnet18_cifar10_150ep": 0.50}
+# name -> (kNN (k = 20) floor, demo train images used). Measured on the 1,000 demo test images:
+# 32.4% with the 5,000 train images for the x0.25 entry; 57.0% with the first 2,000 (61.2% with
+# all 5,000) for the x1 entry, whose features cost 16x more. A random encoder of either shape: ~25%.
+LEARNED = {"ssl_hsic_resnet18x0.25_cifar10": (0.30, 5000),
+           "ssl_hsic_resnet18_cifar10_150ep": (0.50, 2000)}
 
 
 @pytest.mark.parametrize("name", sorted(LEARNED))
 def test_cifar10_entry_features_are_learned(name):
     encoder = zoo.load(name)
+    floor, num_train = LEARNED[name]
 
-    def features(source):
+    def features(source, limit):
         out, labels = [], []
         for x, y in data.eval_dataset(source, "cifar10", 500):
+            if sum(len(o) for o in out) >= limit:
+                break
             out.append(encoder(x, training=False).numpy())
             labels.append(y.numpy())
-        return np.concatenate(out), np.concatenate(labels)
+        return np.concatenate(out)[:limit], np.concatenate(labels)[:limit]
 
-    (train_f, train_l), (test_f, test_l) = features(data.demo("train")), features(data.demo("test"))
+    train_f, train_l = features(data.demo("train"), num_train)
+    test_f, test_l = features(data.demo("test"), 1000)
     top1 = evaluation.knn_evaluate(train_f, train_l, test_f, test_l, ks=(20,))[0]["top1"]
-    assert top1 > LEARNED[name], (name, top1)
+    assert top1 > floor, (name, top1)
 
 
 def test_the_gpu_entry_records_its_run():
