@@ -34,7 +34,14 @@ def test_save_reload_resumes_identically(name, tmp_path):
     batch = random_batch(8, seed=3)
     model = _model(name, **({"num_features": 64} if name.startswith("ssl_hsic") else {}))
     model.compile()
-    model.fit(_ds(batch, 2), epochs=1, verbose=0)
+    history = model.fit(_ds(batch, 2), epochs=1, verbose=0).history
+    # Every method names its collapse indicators (training.callbacks.CollapseWarning), and each
+    # is a logged metric.
+    indicators = model.collapse_indicators()
+    assert indicators["repr_std"] == (0.0, 0.05) and set(indicators) <= set(history), indicators
+    if name.startswith("ssl_hsic"):
+        level = 1 / 3 if name == "ssl_hsic" else 1.0  # 1/(M - 1), M = 4 or 2 lists
+        assert indicators["hsic_zy"][0] == pytest.approx(level), name
     path = str(tmp_path / "model.keras")
     model.save(path)
     reloaded = keras.models.load_model(path)  # safe_mode=True by default

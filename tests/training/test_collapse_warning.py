@@ -2,13 +2,10 @@
 
 import logging
 
-import keras
 import numpy as np
 import pytest
 
-from sslhsic_tf import methods
 from sslhsic_tf.training.callbacks import CollapseWarning
-from tests.methods.common import TINY, random_batch, tiny_encoder
 
 
 class _Model:
@@ -56,15 +53,5 @@ def test_hsic_zy_at_its_collapse_level_and_bad_patience():
             CollapseWarning(patience=bad)
 
 
-def test_every_method_names_its_collapse_indicators():
-    for name in methods.names():
-        model = methods.create(name, tiny_encoder(), total_steps=4, batch_size=8,
-                               **TINY.get(name, {}))
-        model.compile()
-        model.train_on_batch(random_batch(batch_size=8, size=8))
-        indicators = model.collapse_indicators()
-        assert indicators["repr_std"] == (0.0, 0.05), name
-        if name.startswith("ssl_hsic"):
-            level = 1 / 3 if name == "ssl_hsic" else 1.0  # 1/(M - 1), M = 4 or 2 lists
-            assert indicators["hsic_zy"][0] == pytest.approx(level), name
-        keras.backend.clear_session()
+# Every method's indicators (and that each is logged): tests/methods/test_training_model.py::
+# test_save_reload_resumes_identically, which trains every method anyway.
