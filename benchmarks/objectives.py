@@ -53,19 +53,26 @@ def _parse(argv):
     return p.parse_args(argv)
 
 
-def _losses(views, log_c, seed, num_features, with_bandwidth):
-    """(SSL-HSIC loss, -J(c) or 0) at bandwidth exp(log_c), as a training step computes them."""
+def _ssl_hsic(views, log_c, seed, num_features):
+    """The SSL-HSIC loss at bandwidth exp(log_c) (no gradient to the bandwidth, as in a step)."""
     from keras import ops
 
-    from sslhsic_tf.objectives import bandwidth_objective, ssl_hsic_loss
+    from sslhsic_tf.objectives import ssl_hsic_loss
+
+    c = ops.stop_gradient(ops.exp(log_c))
+    return ssl_hsic_loss(views, bandwidth=c, num_features=num_features, seed=seed)["loss"]
+
+
+def _bandwidth_term(views, log_c, seed, with_bandwidth):
+    """-J(exp(log_c)), the bandwidth's loss (views under stop-gradient), or 0 without it."""
+    from keras import ops
+
+    from sslhsic_tf.objectives import bandwidth_objective
     from sslhsic_tf.utils import random as srandom
 
-    c = ops.exp(log_c)
-    loss = ssl_hsic_loss(views, bandwidth=ops.stop_gradient(c), num_features=num_features,
-                         seed=seed)["loss"]
     if not with_bandwidth:
-        return loss, 0.0 * log_c
-    return loss, -bandwidth_objective(views, c, seed=srandom.stateless_seed(seed, 7))
+        return 0.0 * log_c
+    return -bandwidth_objective(views, ops.exp(log_c), seed=srandom.stateless_seed(seed, 7))
 
 
 def _step_tensorflow(args, num_features):
@@ -75,7 +82,8 @@ def _step_tensorflow(args, num_features):
     def step(v, log_c, seed):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch([v, log_c])
-            loss, band = _losses(v, log_c, seed, num_features, args.bandwidth)
+            loss = _ssl_hsic(v, log_c, seed, num_features)
+            band = _bandwidth_term(v, log_c, seed, args.bandwidth)
         return loss, tape.gradient(loss, v), tape.gradient(band, log_c)
 
     return step, lambda x: tf.constant(x), lambda i: tf.constant([i, 7], tf.int32)
@@ -86,9 +94,8 @@ def _step_jax(args, num_features):
     import jax.numpy as jnp
 
     def step(v, log_c, seed):
-        (loss, grad_v) = jax.value_and_grad(
-            lambda v: _losses(v, log_c, seed, num_features, False)[0])(v)
-        grad_c = jax.grad(lambda c: _losses(v, c, seed, num_features, args.bandwidth)[1])(log_c)
+        loss, grad_v = jax.value_and_grad(lambda v: _ssl_hsic(v, log_c, seed, num_features))(v)
+        grad_c = jax.grad(lambda c: _bandwidth_term(v, c, seed, args.bandwidth))(log_c)
         return loss, grad_v, grad_c
 
     return jax.jit(step), jnp.asarray, lambda i: jnp.asarray([i, 7], jnp.int32)

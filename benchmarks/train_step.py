@@ -393,8 +393,8 @@ def worker_torch(args):
     y = torch.randint(0, NUM_CLASSES, (n,))
     for name, dtype in (("float32", None), ("bfloat16_autocast", torch.bfloat16)):
         net = torch_parity._torch_resnet18(args.width, nn)(pad_same=False)
-        width = int(round(64 * args.width * 8))
-        model = nn.Sequential(net, nn.Linear(width, NUM_CLASSES)).train()
+        features = net.blocks[-1].conv2.out_channels
+        model = nn.Sequential(net, nn.Linear(features, NUM_CLASSES)).train()
         sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 
         def step():
