@@ -6,9 +6,19 @@ picks its backend once, at import.
 
 import os
 import pathlib
+import shutil
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The JAX processes of one test run share a persistent compilation cache, so that what one of
+# them compiled (initialisers, identical steps) the others load instead of compiling again; the
+# pytest process that started the run (the parent of xdist's workers) removes it at the end.
+_RUN_PID = os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid()
+JAX_CACHE = os.path.join(tempfile.gettempdir(), f"sslhsic_tf_tests_jax_cache_{_RUN_PID}")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", JAX_CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -84,11 +94,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 # The fault ledger (tests/faults): each pytest-xdist worker hands its counts to the controller,
-# which prints the sum ("faults: N injected, M survived") at the end of the run.
+# which prints the sum ("faults: N injected, M survived") at the end of the run. The controller
+# (or a run without workers) removes the shared JAX compilation cache.
 def pytest_sessionfinish(session):
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["faults"] = helpers.FAULTS.as_dict()
+    else:
+        shutil.rmtree(JAX_CACHE, ignore_errors=True)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -376,7 +376,8 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
                                 max_to_keep=config.get("keep_checkpoints", 3))
     _check_workdir(workdir, config, manager)
     _remove_stale_temporaries(workdir)
-    if config.export.get("name"):  # else the name needs the encoder: checked once it is built
+    saved_model = config.export.get("saved_model", True)
+    if saved_model and config.export.get("name"):  # else checked once the encoder is built
         _check_export(workdir, config.export.name, manager.latest_step() or 0,
                       config.get("total_steps") or None, overwrite)
     if config.get("mixed_precision"):
@@ -401,7 +402,7 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
         log.info("resuming from the checkpoint of step %d of %d", start_step, total_steps)
 
     export_path, keep_export = None, False
-    if keras.backend.backend() == "tensorflow" and is_chief():
+    if saved_model and keras.backend.backend() == "tensorflow" and is_chief():
         name = config.export.get("name") or f"{config.method}_{encoder.name}"
         export_path = os.path.join(workdir, "export", name)
         keep_export = _check_export(workdir, name, start_step, total_steps, overwrite)

@@ -19,6 +19,9 @@ Fields:
                              warmup_fraction, clipnorm)
   checkpoint_every_steps     checkpoint interval (also the unit of Keras' progress "epochs")
   eval.protocols             protocols run at the end (knn, linear_lbfgs, linear_sgd, finetune, ...)
+  export.name                the SavedModel's folder name (default METHOD_ENCODERNAME)
+  export.saved_model         write the TF-Hub SavedModel export/NAME/ (TensorFlow backend); False
+                             keeps model.keras and encoder.keras only (quick runs, ablations)
 """
 
 import ml_collections
@@ -70,5 +73,5 @@ def base():
     c.eval = ml_collections.ConfigDict({
         "protocols": ("knn", "linear_lbfgs"), "knn_every_steps": 0, "baseline_random": True,
     })
-    c.export = ml_collections.ConfigDict({"name": ""})
+    c.export = ml_collections.ConfigDict({"name": "", "saved_model": True})
     return c

@@ -39,7 +39,7 @@ def transient(tiny_npz, tmp_path_factory):
     """The transient-fault rollback run, started first so it overlaps the stop test."""
     root = tmp_path_factory.mktemp("transient")
     args = scripts.tiny_args(tiny_npz, root / "run", total_steps=8, every=2,
-                             extra=["--on_nonfinite=rollback"])
+                             extra=["--on_nonfinite=rollback", "--config.export.saved_model=False"])
     proc = scripts.start("pretrain", args, env={"SSLHSIC_FAULT_NONFINITE_STEP": "5"},
                          stderr_path=root / "stderr.log")
     yield root / "run", _Background(proc, root / "stderr.log")

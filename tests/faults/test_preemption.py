@@ -38,8 +38,9 @@ def test_sigkilled_run_resumes_to_the_weights_of_an_uninterrupted_run(tiny_npz, 
     rng = random.Random(20240601)
     reference_dir, run_dir = tmp_path / "uninterrupted", tmp_path / "killed"
     checkpoints = run_dir / "checkpoints"
-    reference = scripts.start("pretrain", scripts.tiny_args(tiny_npz, reference_dir, total_steps=TOTAL,
-                                                            every=EVERY),
+    reference = scripts.start("pretrain", scripts.tiny_args(
+        tiny_npz, reference_dir, total_steps=TOTAL, every=EVERY,
+        extra=["--config.export.saved_model=False"]),  # its checkpoints are what is compared
                               stderr_path=tmp_path / "reference.log")
     logs = []
 
