@@ -98,6 +98,9 @@ def test_transient_divergence_is_rolled_back_and_the_run_finishes(transient, fau
     assert "rolled back to the checkpoint of step 4; training goes on with global batch 5" in stderr
     results = json.loads((workdir / "results.json").read_text())
     assert results["rollbacks"] == 1 and results["skipped_batches"] == 1
+    # --config.export.saved_model=False: the .keras files only, no SavedModel.
+    assert results["export_path"] == str(workdir / "encoder.keras")
+    assert (workdir / "model.keras").is_file() and not (workdir / "export").exists()
     state = json.loads((workdir / "checkpoints" / "ckpt-000000008" / "state.json").read_text())
     assert state["step"] == 8 and state["data_offset"] == 1
     assert scripts.all_finite(scripts.load_weights(
