@@ -51,7 +51,7 @@ def _env(extra=None):
     env = dict(os.environ)
     env.update({"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT,
                 "PYTHONUNBUFFERED": "1"})
-    for key in ("SSLHSIC_FAULT_CHECKPOINT_DELAY", "SSLHSIC_FAULT_NONFINITE_STEP"):
+    for key in _RUNTIME_ENV:
         env.pop(key, None)
     env.update(extra or {})
     return env
@@ -82,6 +82,7 @@ def _script_main(script, args, env, stdout_path, stderr_path):
     for key in _RUNTIME_ENV:
         os.environ.pop(key, None)
     os.environ.update(env)
+    os.chdir(ROOT)
     for fd, path in ((1, stdout_path), (2, stderr_path)):
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(target, fd)
