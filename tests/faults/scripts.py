@@ -112,7 +112,6 @@ class Process:
     """A started script, with the part of `subprocess.Popen`'s interface the tests use."""
 
     def __init__(self, script, args, env, stdout_path, stderr_path):
-        self.stdout_path, self.stderr_path = stdout_path, stderr_path
         self._process = _server().Process(
             target=_script_main, args=(script, [str(a) for a in args], dict(env or {}),
                                        str(stdout_path), str(stderr_path)))
