@@ -19,6 +19,12 @@ JAX_CACHE = os.path.join(tempfile.gettempdir(), f"sslhsic_tf_tests_jax_cache_{_R
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", JAX_CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# The tests' XLA programs (JAX processes, TensorFlow's jit_compile step) are small and run a few
+# times: LLVM's optimisation passes cost more than they save. Level 0 changes the machine code,
+# not the computation. Measured on the JAX test files (-n 2, idle): 423 s -> 327 s.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -9,6 +9,8 @@ import logging
 import numpy as np
 import tensorflow as tf
 
+from sslhsic_tf.utils import backend
+
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -70,7 +72,8 @@ def decode_all(encoded, names, on_error="raise", keep_pixels=True, from_files=Fa
         flat = tf.reshape(image, [-1]) if keep_pixels else tf.zeros([0], tf.uint8)
         return flat, tf.shape(image, out_type=tf.int64), index
 
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(backend.without_autograph(decode), num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True)
     ds = ds.ignore_errors().ragged_batch(1024).prefetch(2)
     rows, shapes, good = [], [], []
     for flat, shape, index in ds.as_numpy_iterator():

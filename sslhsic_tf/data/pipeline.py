@@ -199,9 +199,10 @@ def _block_shuffle(ds, block, seed):
         perm = tf.random.experimental.index_shuffle(tf.range(n), _fold(seed, j), n - 1)
         return tf.gather(x, perm), tf.gather(y, perm)
 
-    ds = ds.enumerate().map(permute).unbatch()
+    ds = ds.enumerate().map(backend.without_autograph(permute)).unbatch()
     if not regular:
-        ds = ds.map(lambda x, y: (x.to_tensor() if isinstance(x, tf.RaggedTensor) else x, y))
+        ds = ds.map(backend.without_autograph(
+            lambda x, y: (x.to_tensor() if isinstance(x, tf.RaggedTensor) else x, y)))
     return ds
 
 
@@ -213,7 +214,8 @@ def _stream_positions(source, shuffle_seed, shuffle_buffer, first_position):
         ds = source.stream_dataset().take(n)
         if shuffle_seed is not None:
             ds = _block_shuffle(ds, shuffle_buffer, _fold(shuffle_seed, epoch))
-        return ds.enumerate().map(lambda i, xy: (epoch * n + i, xy[0], xy[1]))
+        return ds.enumerate().map(
+            backend.without_autograph(lambda i, xy: (epoch * n + i, xy[0], xy[1])))
 
     first_epoch = first_position // n
     ds = tf.data.Dataset.range(first_epoch, _NO_END).flat_map(epoch_stream)
@@ -358,7 +360,8 @@ def pretrain_dataset(source, views="cifar10", global_batch_size=256, seed=0, *, 
         if end_step != _NO_END:
             ds = ds.take((end_step - start_step) * g)
         if pipelines > 1:
-            ds = ds.filter(lambda p, x, y: _mine(p, g, pipelines, pipeline))
+            ds = ds.filter(
+                backend.without_autograph(lambda p, x, y: _mine(p, g, pipelines, pipeline)))
         load = lambda p, x, y: (p, _decode_stream_image(source, x), y)  # noqa: E731
         image_shape = _stream_image_shape(source)
     batched = _batched_crops_ok(image_shape, crop_mode)
@@ -387,9 +390,9 @@ def pretrain_dataset(source, views="cifar10", global_batch_size=256, seed=0, *, 
             out.append(x)
         return {"views": tuple(out), "label": label}
 
-    ds = ds.map(per_element, num_parallel_calls=AUTOTUNE)
+    ds = ds.map(backend.without_autograph(per_element), num_parallel_calls=AUTOTUNE)
     ds = ds.batch(per_replica, drop_remainder=True, num_parallel_calls=AUTOTUNE)
-    ds = ds.map(per_batch, num_parallel_calls=AUTOTUNE)
+    ds = ds.map(backend.without_autograph(per_batch), num_parallel_calls=AUTOTUNE)
     return _options(ds.prefetch(AUTOTUNE))
 
 
@@ -457,11 +460,12 @@ def _load_in_order(source, input_context):
         ds = tf.data.Dataset.range(source.num_examples)
         if input_context is not None and input_context.num_input_pipelines > 1:
             ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        return ds.map(lambda i: source.lookup(i), num_parallel_calls=AUTOTUNE)
+        return ds.map(backend.without_autograph(source.lookup), num_parallel_calls=AUTOTUNE)
     ds = source.stream_dataset().take(source.num_examples)
     if input_context is not None and input_context.num_input_pipelines > 1:
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    return ds.map(lambda x, y: (_decode_stream_image(source, x), y), num_parallel_calls=AUTOTUNE)
+    return ds.map(backend.without_autograph(lambda x, y: (_decode_stream_image(source, x), y)),
+                  num_parallel_calls=AUTOTUNE)
 
 
 def eval_dataset(source, config="cifar10", batch_size=256, *, input_context=None):
@@ -484,10 +488,12 @@ def eval_dataset(source, config="cifar10", batch_size=256, *, input_context=None
     ds = _load_in_order(source, input_context)
     image_spec = ds.element_spec[0].shape
     if _batched_crops_ok(image_spec, "auto"):
-        ds = ds.batch(batch_size).map(lambda x, y: (_centre_crop_batch(x, config), y),
-                                      num_parallel_calls=AUTOTUNE)
+        ds = ds.batch(batch_size).map(
+            backend.without_autograph(lambda x, y: (_centre_crop_batch(x, config), y)),
+            num_parallel_calls=AUTOTUNE)
     else:
-        ds = ds.map(lambda x, y: (_centre_crop_one(x, config), y), num_parallel_calls=AUTOTUNE)
+        ds = ds.map(backend.without_autograph(lambda x, y: (_centre_crop_one(x, config), y)),
+                    num_parallel_calls=AUTOTUNE)
         ds = ds.batch(batch_size)
     return _options(ds.prefetch(AUTOTUNE))
 
@@ -548,5 +554,5 @@ def probe_train_dataset(source, config="cifar10", batch_size=256, seed=0, *, sta
             return _pad_crop_one(image, u[:3], config), label
         return _crop_one(image, u, crop), label
 
-    ds = ds.map(transform, num_parallel_calls=AUTOTUNE).batch(batch_size)
+    ds = ds.map(backend.without_autograph(transform), num_parallel_calls=AUTOTUNE).batch(batch_size)
     return _options(ds.prefetch(AUTOTUNE))

@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from sslhsic_tf.data import decode as _decode
 from sslhsic_tf.data.arrays import CIFAR10_CLASSES
+from sslhsic_tf.utils import backend
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -160,7 +161,7 @@ class ImageSource:
     def stream_dataset(self):
         """The stream as `(image or bytes, int32 label)` elements ("stream" kind)."""
         ds = self.stream()
-        return ds.map(lambda x, y: (x, tf.cast(y, tf.int32)))
+        return ds.map(backend.without_autograph(lambda x, y: (x, tf.cast(y, tf.int32))))
 
     def element_dataset(self):
         """All images in index order as `(image, label)`: decoded uint8 `[H, W, 3]` (or the
@@ -168,11 +169,11 @@ class ImageSource:
         if self.kind == "stream":
             ds = self.stream_dataset()
             if self.stream_encoded:
-                ds = ds.map(lambda x, y: (_decode.decode_rgb(x), y))
+                ds = ds.map(backend.without_autograph(lambda x, y: (_decode.decode_rgb(x), y)))
             return ds
         return tf.data.Dataset.range(self.num_examples).map(
-            self.lookup, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
+            backend.without_autograph(self.lookup), num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True)
 
     def subset(self, indices, name=None):
         """A random-access source holding the examples at `indices` (in that order)."""
@@ -341,10 +342,10 @@ def from_dataset(dataset, *, num_classes=None, class_names=None, in_memory="auto
             and card >= 0
             and card * shape.num_elements() * image_spec.dtype.size <= max_memory_bytes
         )
-    pairs = dataset.map(lambda *e: _split_element(e[0] if len(e) == 1 else e, image_key,
-                                                  label_key))
+    pairs = dataset.map(backend.without_autograph(
+        lambda *e: _split_element(e[0] if len(e) == 1 else e, image_key, label_key)))
     if label_spec is None:
-        pairs = pairs.map(lambda x, _: (x, tf.constant(-1, tf.int32)))
+        pairs = pairs.map(backend.without_autograph(lambda x, _: (x, tf.constant(-1, tf.int32))))
     if not in_memory:
         n = card if card >= 0 else num_examples
         if n is None:
@@ -656,9 +657,9 @@ def tfds_source(name, split="train", *, data_dir=None, image_key="image", label_
     if has_label and hasattr(features[label_key], "num_classes"):
         num_classes = int(features[label_key].num_classes)
         class_names = tuple(features[label_key].names)
-    pairs = ds.map(lambda e: (e[image_key],
-                              tf.cast(e[label_key], tf.int32) if has_label
-                              else tf.constant(-1, tf.int32)))
+    pairs = ds.map(backend.without_autograph(
+        lambda e: (e[image_key],
+                   tf.cast(e[label_key], tf.int32) if has_label else tf.constant(-1, tf.int32))))
     card = int(ds.cardinality())
     n = card if card >= 0 else int(pairs.reduce(np.int64(0), lambda c, _: c + 1))
     label = f"tfds:{name}:{split}"

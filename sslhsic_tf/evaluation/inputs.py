@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from sslhsic_tf.evaluation._checks import check_labels, check_positive_int
+from sslhsic_tf.utils import backend
 
 _IMAGE_KEYS = ("image", "images")
 _LABEL_KEYS = ("label", "labels")
@@ -181,7 +182,8 @@ def collect_labels(data, name, batch_size=256):
     kind, first, second = check_data(data, name)
     if kind == "arrays":
         return second
-    dataset = first.map(lambda *element: _split_element(element if len(element) > 1 else element[0], name)[1])
+    dataset = first.map(backend.without_autograph(
+        lambda *element: _split_element(element if len(element) > 1 else element[0], name)[1]))
     labels = [np.atleast_1d(np.asarray(l)) for l in dataset.as_numpy_iterator()]
     if not labels:
         raise ValueError(f"`{name}` yielded no examples")
@@ -203,12 +205,14 @@ def take_subset(data, name, indices, batch_size=256):
     import tensorflow as tf
 
     dataset = first if second else first.unbatch()
-    dataset = dataset.map(lambda *element: _split_element(element if len(element) > 1 else element[0], name))
+    dataset = dataset.map(backend.without_autograph(
+        lambda *element: _split_element(element if len(element) > 1 else element[0], name)))
     total = int(collect_labels(data, name).shape[0])
     if indices.size and (indices.min() < 0 or indices.max() >= total):
         raise ValueError(f"`indices` must lie in [0, {total}) for `{name}`")
     keep = np.zeros(total, dtype=bool)
     keep[indices] = True
     keep = tf.constant(keep)
-    dataset = dataset.enumerate().filter(lambda i, element: keep[i]).map(lambda i, element: element)
+    dataset = dataset.enumerate().filter(backend.without_autograph(lambda i, element: keep[i]))
+    dataset = dataset.map(backend.without_autograph(lambda i, element: element))
     return dataset.batch(check_positive_int(batch_size, "batch_size"))
