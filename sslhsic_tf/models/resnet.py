@@ -1,4 +1,4 @@
-"""ResNet v1 encoders (18, 34, 50, 101, 152, 200; width 1x, 2x, 4x): images -> pooled features.
+"""ResNet v1 encoders (10, 18, 34, 50, 101, 152, 200; width 1x, 2x, 4x): images -> pooled features.
 
 `resnet(depth, width_multiplier, cifar_stem)` builds a functional `keras.Model`
 
@@ -15,7 +15,7 @@ torchvision and the BYOL / SSL-HSIC reference code):
 - stem: ImageNet `7x7/2 conv -> BN -> ReLU -> 3x3/2 max-pool`, or CIFAR `3x3/1 conv -> BN ->
   ReLU` (no max-pool);
 - four stages of 64, 128, 256, 512 channels (times the width multiplier; the stem too), first
-  block of stages 2-4 with stride 2; basic blocks (two 3x3 convs) for depth 18/34, bottlenecks
+  block of stages 2-4 with stride 2; basic blocks (two 3x3 convs) for depth 10/18/34, bottlenecks
   (1x1, 3x3, 1x1 with expansion 4) for depth >= 50; a 1x1 projection shortcut (conv + BN)
   wherever the shape changes;
 - global average pooling, computed in float32 (so the features are float32 under a
@@ -32,6 +32,7 @@ from sslhsic_tf.models.layers import IMAGENET_MEAN, IMAGENET_STD, BatchNorm, Ima
 
 # depth -> (block kind, blocks per stage)
 RESNET_BLOCKS = {
+    10: ("basic", (1, 1, 1, 1)),  # one block per stage: small CPU runs and tests
     18: ("basic", (2, 2, 2, 2)),
     34: ("basic", (3, 4, 6, 3)),
     50: ("bottleneck", (3, 4, 6, 3)),
@@ -66,7 +67,7 @@ def _channels(base, width_multiplier):
 
 
 def resnet_feature_dim(depth, width_multiplier=1):
-    """Returns F, the size of the pooled features: 512·w for depth 18/34, 2048·w for 50+."""
+    """Returns F, the size of the pooled features: 512·w for depth 10/18/34, 2048·w for 50+."""
     _check_depth_width(depth, width_multiplier)
     kind, _ = RESNET_BLOCKS[depth]
     expansion = BOTTLENECK_EXPANSION if kind == "bottleneck" else 1
@@ -148,7 +149,7 @@ def resnet(
     """Builds a ResNet v1 encoder: `[B, H, W, C]` images in [0, 1] -> `[B, F]` float32 features.
 
     Args:
-      depth: 18, 34 (basic blocks), 50, 101, 152 or 200 (bottlenecks).
+      depth: 10, 18, 34 (basic blocks), 50, 101, 152 or 200 (bottlenecks).
       width_multiplier: w; every convolution, the stem included, has w times the standard
         number of channels. 1, 2, 4 are the published widths; fractions with 64·w an integer
         (0.25, 0.5) give small models for CPU runs and tests.

@@ -34,6 +34,7 @@ def tiny_args(npz, workdir, *, total_steps=8, every=2, extra=()):
     """Flags of a tiny deterministic pretraining run on the real subset `npz` (no evaluation)."""
     return [
         f"--workdir={workdir}",
+        "--config.model.depth=10",  # one block per stage: half the tracing of a ResNet-18
         "--config.model.width_multiplier=0.125",
         "--config.batch_size=32",
         f"--config.total_steps={total_steps}",

@@ -116,7 +116,7 @@ def test_sigkilled_run_resumes_to_the_weights_of_an_uninterrupted_run(tiny_npz, 
     assert sorted(ours) == sorted(theirs)
     assert any("optimizer/optimizers/lars" in k for k in ours)  # the network optimizer
     assert any("optimizer/optimizers/adam" in k for k in ours)  # bandwidth and probe optimizers
-    assert len(ours) > 300
+    assert len(ours) > 250  # every array of the ResNet-10 run: networks, heads, optimizer slots
     different = [k for k in ours if not np.array_equal(ours[k], theirs[k])]
     assert not different, f"kills: {kills}; arrays that differ: {different[:10]}"
     assert scripts.all_finite(ours)

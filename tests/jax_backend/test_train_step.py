@@ -61,7 +61,9 @@ def jax_run(tmp_path_factory):
 def _fit_tf(name, init, dataset, **overrides):
     model = cases.make_model(name, **overrides)
     model.set_weights(init)
-    model.compile(jit_compile=False)  # stateless TF kernels: the same draws as op-by-op calls
+    # Eagerly: the TensorFlow graph step of every method is checked in tests/methods, and
+    # tracing it again costs more than these two steps (tiny encoder, batch 8).
+    model.compile(run_eagerly=True)
     history = model.fit(dataset, epochs=1, verbose=0)
     return model, {k: float(v[-1]) for k, v in history.history.items()}
 

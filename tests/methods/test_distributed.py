@@ -32,12 +32,12 @@ def _create(name):
     )
 
 
-def _train(name, strategy, weights, batch):
+def _train(name, strategy, weights, batch, run_eagerly=False):
     with strategy.scope():
         model = _create(name)
         if weights is not None:
             model.set_weights(weights)
-        model.compile()
+        model.compile(run_eagerly=run_eagerly)
     ds = tf.data.Dataset.from_tensors(batch).repeat(STEPS)
     history = model.fit(ds, epochs=1, verbose=0)
     return model, history.history
@@ -48,7 +48,9 @@ def test_two_replicas_equal_one(name, mirrored):
     batch = random_batch(GLOBAL_BATCH, size=8, num_views=2, seed=1)
     init = _create(name).get_weights()
     assert mirrored.num_replicas_in_sync == 2
-    single, hist1 = _train(name, tf.distribute.get_strategy(), init, batch)
+    # The one-replica reference runs eagerly (op by op: no tracing to pay for), the two-replica
+    # run as a graph, the path of real distributed training.
+    single, hist1 = _train(name, tf.distribute.get_strategy(), init, batch, run_eagerly=True)
     double, hist2 = _train(name, mirrored, init, batch)
 
     w1, w2 = single.get_weights(), double.get_weights()

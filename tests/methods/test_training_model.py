@@ -17,6 +17,11 @@ def _model(name, **kw):
     return methods.create(name, tiny_encoder(), **args)
 
 
+# The graph step of every method is traced in test_save_reload_resumes_identically (and in
+# tests/methods/test_distributed.py); the tests of one mechanism run eagerly, op by op, which
+# costs less than tracing for a few steps of the tiny encoder.
+
+
 def _ds(batch, steps):
     return tf.data.Dataset.from_tensors(batch).repeat(steps)
 
@@ -79,7 +84,7 @@ def test_device_augmentation_is_a_layer_saved_with_the_model(tmp_path):
 
 def test_logs_hold_the_objective_parts():
     model = _model("ssl_hsic", num_features=32)
-    model.compile()
+    model.compile(run_eagerly=True)
     logs = model.fit(_ds(random_batch(8), 3), epochs=1, verbose=0).history
     for key in ("loss", "hsic_zy", "hsic_zz", "bandwidth", "tau", "learning_rate", "repr_std",
                 "probe_loss", "probe_top1", "bandwidth_loss"):
@@ -87,14 +92,14 @@ def test_logs_hold_the_objective_parts():
     # loss = gamma * sqrt(hsic_zz) - hsic_zy at every step; the logged values are means of it
     assert 0.0 < logs["tau"][-1] < 1.0
     dissl = _model("dissl")
-    dissl.compile()
+    dissl.compile(run_eagerly=True)
     logs = dissl.fit(_ds(random_batch(8), 1), epochs=1, verbose=0).history
     assert {"distillation", "marginal_entropy", "teacher_cross_entropy"} <= set(logs)
 
 
 def test_target_network_is_an_ema_of_the_online_network():
     model = _model("byol", tau_base=0.9, total_steps=1000, optimizer_config={"warmup_fraction": 0})
-    model.compile()
+    model.compile(run_eagerly=True)
     online0 = [v.numpy() for v in model.encoder.weights]
     target0 = [v.numpy() for v in model.target_encoder.weights]
     for a, b in zip(online0, target0):
@@ -114,7 +119,7 @@ def test_target_network_is_an_ema_of_the_online_network():
 
 def test_bandwidth_has_its_own_optimizer_and_no_ssl_gradient():
     model = _model("ssl_hsic", num_features=32, learn_bandwidth=True)
-    model.compile()
+    model.compile(run_eagerly=True)
     opt = model.optimizer
     assert opt.partition_of(model.log_bandwidth) == "bandwidth"
     assert all(opt.partition_of(v) == "probe" for v in model.probe.trainable_variables)
@@ -124,7 +129,7 @@ def test_bandwidth_has_its_own_optimizer_and_no_ssl_gradient():
     model.fit(_ds(random_batch(8), 2), epochs=1, verbose=0)
     assert float(model.log_bandwidth.numpy()) != before
     fixed = _model("ssl_hsic", num_features=32, learn_bandwidth=False, initial_bandwidth=2.0)
-    fixed.compile()
+    fixed.compile(run_eagerly=True)
     fixed.fit(_ds(random_batch(8), 2), epochs=1, verbose=0)
     assert float(np.exp(fixed.log_bandwidth.numpy())) == pytest.approx(2.0)
 
@@ -157,7 +162,7 @@ def test_jit_compiled_step_matches_the_plain_step():
     for jit in (False, True):
         keras.utils.set_random_seed(0)
         model = _model("ssl_hsic", num_features=None, learn_bandwidth=False)
-        model.compile(jit_compile=jit)
+        model.compile(jit_compile=jit, run_eagerly=not jit)  # XLA against op by op
         model.fit(_ds(batch, 2), epochs=1, verbose=0)
         results.append(model.get_weights())
     for a, b in zip(*results):
@@ -188,7 +193,7 @@ def test_bad_batches_get_clear_errors():
 
 def test_eval_ema_copy_is_evaluated_and_exported():
     model = _model("simclr", eval_ema_decay=0.9, optimizer_config={"warmup_fraction": 0})
-    model.compile()
+    model.compile(run_eagerly=True)
     start = [v.numpy() for v in model.encoder.weights]
     assert model.export_encoder() is model.eval_encoder
     assert not any(v.trainable for v in model.eval_encoder.weights)

@@ -11,6 +11,7 @@ from sslhsic_tf.models import BatchNorm, ImageNormalization, resnet, resnet_feat
 # Standard ResNet v1 (torchvision layout, classifier removed), written from the architecture
 # tables of He et al. 2016 rather than from sslhsic_tf's code.
 _LAYOUT = {
+    10: ("basic", [1, 1, 1, 1]),
     18: ("basic", [2, 2, 2, 2]),
     34: ("basic", [3, 4, 6, 3]),
     50: ("bottleneck", [3, 4, 6, 3]),
@@ -74,7 +75,8 @@ def test_reference_counts_of_the_formula():
 
 @pytest.mark.parametrize(
     "depth,width",
-    [(18, 1), (34, 1), (50, 1), (101, 1), (152, 1), (200, 1), (18, 2), (50, 2), (50, 4), (34, 4)],
+    [(10, 1), (18, 1), (34, 1), (50, 1), (101, 1), (152, 1), (200, 1), (18, 2), (50, 2), (50, 4),
+     (34, 4), (10, 0.25)],
 )
 def test_trainable_parameter_counts(depth, width):
     model = _shape_only(lambda: resnet(depth, width))
@@ -85,8 +87,8 @@ def test_trainable_parameter_counts(depth, width):
 def test_cifar_stem_parameter_count_and_feature_dims():
     model = _shape_only(lambda: resnet(18, cifar_stem=True))
     assert _count(model.trainable_variables) == expected_trainable_params(18, cifar=True)
-    assert [resnet_feature_dim(d) for d in (18, 34, 50, 101, 152, 200)] == [
-        512, 512, 2048, 2048, 2048, 2048
+    assert [resnet_feature_dim(d) for d in (10, 18, 34, 50, 101, 152, 200)] == [
+        512, 512, 512, 2048, 2048, 2048, 2048
     ]
     assert resnet_feature_dim(18, 4) == 2048 and resnet_feature_dim(50, 2) == 4096
 
