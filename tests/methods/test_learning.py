@@ -1,7 +1,7 @@
-"""Sixty steps on real CIFAR-10 images learn something a random encoder does not have.
+"""Ninety steps on real CIFAR-10 images learn something a random encoder does not have.
 
 SSL-HSIC with its target network on the embedded CIFAR-10 demo subset (5,000 train / 1,000
-test images, so it runs on a bare clone), a ResNet-18 at 1/8 width on CPU: the loss falls and the
+test images, so it runs on a bare clone), a ResNet-10 at 1/8 width on CPU: the loss falls and the
 kNN accuracy of the learned encoder rises clearly above that of a randomly initialised encoder of
 the same architecture (the same evaluation protocol for both).
 """
@@ -12,7 +12,7 @@ import pytest
 
 from sslhsic_tf import data, evaluation, methods, models
 
-STEPS, BATCH = 60, 128
+STEPS, BATCH = 90, 128
 
 
 class _Losses(keras.callbacks.Callback):
@@ -43,9 +43,9 @@ def test_ssl_hsic_learns_on_real_cifar10():
     train, test = data.demo("train"), data.demo("test")
 
     keras.utils.set_random_seed(1)
-    random_encoder = models.resnet(18, 0.125, cifar_stem=True)
+    random_encoder = models.resnet(10, 0.125, cifar_stem=True)
     keras.utils.set_random_seed(0)
-    encoder = models.resnet(18, 0.125, cifar_stem=True)
+    encoder = models.resnet(10, 0.125, cifar_stem=True)
     model = methods.create(
         "ssl_hsic", encoder, total_steps=STEPS, batch_size=BATCH, num_classes=10,
         projector_hidden=512, projection_dim=64, predictor_hidden=512,
@@ -60,7 +60,7 @@ def test_ssl_hsic_learns_on_real_cifar10():
 
     # The loss falls, and not by collapsing: HSIC(Z, Y), the dependence on image identity,
     # rises, above its collapse/independence level 1/(M - 1) = 1/3. Measured (first vs last 15
-    # steps): loss -0.208 -> -0.228, HSIC(Z, Y) 0.339 -> 0.350.
+    # steps): loss -0.210 -> -0.273, HSIC(Z, Y) 0.351 -> 0.429.
     losses = record.per_step()
     assert np.isfinite(losses).all()
     first, last = losses[:15].mean(axis=0), losses[-15:].mean(axis=0)
@@ -68,4 +68,4 @@ def test_ssl_hsic_learns_on_real_cifar10():
     assert last[1] > first[1] + 0.005 and last[1] > 1 / 3 + 0.01, (first, last)
 
     learned, random = _knn_top1(encoder, train, test), _knn_top1(random_encoder, train, test)
-    assert learned > random + 0.05, (learned, random)  # measured: 33.9% vs 23.3%
+    assert learned > random + 0.05, (learned, random)  # measured: 33.9% vs 24.4%
