@@ -5,7 +5,7 @@ normalised projections of the no-target variant fall together within 15 steps (t
 squared distance from 1.3 to 0.02) while the learned bandwidth, moving about 1% a step, cannot
 follow; HSIC(Z, Y) then sits at its collapse level 1/(M - 1). The projector's output BatchNorm,
 the no-target default, keeps them apart. Both are run here on the embedded demo subset with
-a ResNet-18 at 1/8 width, batch 128, 15 steps (under 2 minutes of CPU): the control proves the
+a ResNet-10 at 1/8 width, batch 128, 15 steps (under a minute of CPU): the control proves the
 measurement sees a collapse.
 """
 
@@ -30,7 +30,7 @@ def _spread(model, views):
 
 def _train(**override):
     keras.utils.set_random_seed(0)
-    encoder = models.resnet(18, 0.125, cifar_stem=True)
+    encoder = models.resnet(10, 0.125, cifar_stem=True)
     model = methods.create(
         "ssl_hsic_no_target", encoder, total_steps=200, batch_size=BATCH,
         projector_hidden=512, projection_dim=64, bandwidth_learning_rate=1e-2,
@@ -50,8 +50,8 @@ def _train(**override):
 def test_no_target_variant_keeps_its_projections_apart():
     output_bn, before, after, hsic_zy = _train()  # the shipped default
     assert output_bn is True
-    assert after > 0.5 * before, (before, after, hsic_zy)  # measured: 1.97 -> 2.00
+    assert after > 0.5 * before, (before, after, hsic_zy)  # measured: 1.98 -> 1.99
     # The control: the same run with the BYOL projector collapses (so the check can fail).
     _, before_c, after_c, hsic_zy_c = _train(projector_output_bn=False)
-    assert after_c < 0.15 * before_c, (before_c, after_c, hsic_zy_c)  # measured: 1.30 -> 0.08
+    assert after_c < 0.15 * before_c, (before_c, after_c, hsic_zy_c)  # measured: 1.49 -> 0.07
 
