@@ -33,7 +33,7 @@ def test_knn_curve_in_results_and_plot(tmp_path):
         arrays[f"x_{split}"], arrays[f"y_{split}"] = source.images[:n], source.labels[:n]
     np.savez(npz, **arrays)
     config = demo.get_config()
-    config.model.width_multiplier = 0.125
+    config.model.depth, config.model.width_multiplier = 10, 0.125  # the fastest to trace
     config.method_kwargs.update({"projector_hidden": 32, "projection_dim": 16,
                                  "predictor_hidden": 32, "num_features": 32,
                                  "bandwidth_points": 64})
