@@ -296,8 +296,10 @@ def test_stateless_apply_and_fit_under_jax():
         before = {v.path: np.asarray(v.value).copy() for v in fitted.trainable_variables}
         x, ys = data()
         fitted.fit(x, ys, epochs=3, batch_size=8, verbose=0)
+        # The encoder's bias is followed by BatchNorm: its gradient is zero up to rounding, so
+        # whether it "moves" depends on rounding alone (a bare clone once saw it stay put).
         moved = all(not np.allclose(np.asarray(v.value), before[v.path])
-                    for v in fitted.trainable_variables)
+                    for v in fitted.trainable_variables if v.path != "enc/bias")
         print(json.dumps({"err": err, "counts": counts, "lars_err": lars_err,
                           "n_excluded": len(excluded),
                           "fit_counts": [int(o.iterations) for o in inner.partition_optimizers.values()],
