@@ -30,6 +30,22 @@ def _fail(key, value, expected):
     raise ValueError(f"--config.{key}={value!r}: {expected}")
 
 
+_JIT_COMPILE = {"auto": "auto", "true": True, "false": False}
+
+
+def jit_compile_option(value):
+    """`config.jit_compile` as `compile(jit_compile=...)` takes it: True, False or "auto".
+
+    The field holds a string ("auto" by default), so the command line gives
+    `--config.jit_compile=True` as the string 'True': any case of true/false/auto is accepted.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _JIT_COMPILE:
+        return _JIT_COMPILE[value.lower()]
+    _fail("jit_compile", value, "expected True, False or auto")
+
+
 def _unknown_keys(config, base):
     problems = []
     for key in sorted(set(config) - set(base)):
@@ -90,8 +106,7 @@ def check_config(config):
         _fail("seed", c.get("seed"), "expected an int")
     if c.get("mixed_precision", "") not in MIXED_PRECISION:
         _fail("mixed_precision", c.get("mixed_precision"), f"expected one of {MIXED_PRECISION}")
-    if c.get("jit_compile", "auto") not in (True, False, "auto"):
-        _fail("jit_compile", c.get("jit_compile"), "expected True, False or 'auto'")
+    jit_compile_option(c.get("jit_compile", "auto"))
 
     optimizer = {k: v for k, v in (c.get("optimizer") or {}).items() if v is not None}
     from sslhsic_tf.methods.base import SSLModel

@@ -48,7 +48,7 @@ import keras
 from sslhsic_tf.training import callbacks as cb
 from sslhsic_tf.training import schema
 from sslhsic_tf.training.checkpoint import CheckpointManager, is_chief, write_json_atomic
-from sslhsic_tf.training.config_checks import check_config, resolve_sources
+from sslhsic_tf.training.config_checks import check_config, jit_compile_option, resolve_sources
 from sslhsic_tf.utils import backend
 
 log = logging.getLogger("sslhsic_tf")
@@ -255,7 +255,7 @@ def build_model(config, num_classes, total_steps):
         optimizer_config={k: v for k, v in _to_dict(config.optimizer).items() if v is not None},
         **_to_dict(config.method_kwargs),
     )
-    model.compile(jit_compile=config.get("jit_compile", "auto"))
+    model.compile(jit_compile=jit_compile_option(config.get("jit_compile", "auto")))
     return encoder, model
 
 

@@ -244,6 +244,7 @@ def test_workdir_of_another_method_names_both_methods(tmp_path):
     ({"eval.protocols": ("knn", "svm")}, r"--config.eval.protocols=.*unknown protocol\(s\) \['svm'\]"),
     ({"optimizer.name": "adam"}, r"--config.optimizer.name='adam': expected one of"),
     ({"export.name": "my model"}, r"--config.export.name='my model'"),
+    ({"jit_compile": "yes"}, r"--config.jit_compile='yes': expected True, False or auto"),
 ])
 def test_config_mistakes_are_named_before_anything_runs(change, message):
     from sslhsic_tf.training.config_checks import check_config
@@ -260,6 +261,20 @@ def test_config_mistakes_are_named_before_anything_runs(change, message):
         check_config(c)
     check_config(_config())  # the demo itself passes
 
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("True", True), ("false", False), ("auto", "auto"), ("AUTO", "auto"), (True, True)])
+def test_jit_compile_from_the_command_line_reaches_compile(given, expected):
+    """`--config.jit_compile=True` arrives as the string 'True' (the field's default is "auto")."""
+    from sslhsic_tf.training.config_checks import check_config, jit_compile_option
+
+    c = _config()
+    if isinstance(given, str):
+        c.jit_compile = given
+        check_config(c)
+    result = jit_compile_option(given)
+    assert result == expected and type(result) is type(expected)
 
 
 @pytest.mark.parametrize("damage, message", [
