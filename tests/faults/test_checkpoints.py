@@ -275,6 +275,10 @@ def test_jit_compile_from_the_command_line_reaches_compile(given, expected):
         check_config(c)
     result = jit_compile_option(given)
     assert result == expected and type(result) is type(expected)
+    if given in ("True", "false"):  # and the training model is compiled with it
+        c.model.width_multiplier = 0.125
+        _, model = loop.build_model(c, num_classes=10, total_steps=4)
+        assert model.jit_compile is expected
 
 
 @pytest.mark.parametrize("damage, message", [
