@@ -6,6 +6,10 @@ optimizers), then prints a Markdown table of kNN and linear-probe accuracy with 
 that reproduces each row. Runs are resumable: a finished workdir is read, not retrained.
 
     python -m benchmarks.cifar10_methods --epochs 3 --width 0.25 --workdir runs/cifar10_methods
+
+The zoo's architecture comparison (issue 11): one method, one encoder per workdir, e.g.
+    python -m benchmarks.cifar10_methods --methods ssl_hsic --epochs 1 --depth 10 --width 0.5 \
+        --precision mixed_bfloat16 --workdir runs/arch/r10x0.5
 """
 
 import argparse
@@ -31,7 +35,10 @@ def command(method, args):
         sys.executable, "-m", "sslhsic_tf.pretrain", f"--config=configs/cifar10_{method}.py",
         f"--workdir={workdir}", f"--config.data.dataset=cifar10_archive:{args.archive}",
         f"--config.epochs={args.epochs}",
-        f"--config.model.width_multiplier={args.width}", f"--config.batch_size={args.batch}",
+        f"--config.model.depth={args.depth}", f"--config.model.width_multiplier={args.width}",
+        f"--config.batch_size={args.batch}",
+        *([f"--config.mixed_precision={args.precision}"] if args.precision else []),
+        *([f"--config.jit_compile={args.jit_compile}"] if args.jit_compile else []),
         f"--config.checkpoint_every_steps={args.checkpoint_every}",
         f"--config.eval.baseline_random={method == args.methods[0]}", *SHORT_RUN.get(method, []),
         "--verbose=2",
@@ -43,6 +50,11 @@ def main():
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--depth", type=int, default=18)
+    parser.add_argument("--precision", default="",
+                        help="config.mixed_precision (default: the preset's, auto)")
+    parser.add_argument("--jit-compile", default="", help="config.jit_compile (default: the "
+                        "preset's, auto)")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--checkpoint-every", type=int, default=65)
     parser.add_argument("--workdir", default="runs/cifar10_methods")
@@ -69,19 +81,23 @@ def main():
             rows.append((method, json.load(f), cmd))
 
     print()
-    print(f"CIFAR-10 (shared JPEG q75 copy, 50,000 train / 10,000 test), ResNet-18 x{args.width:g} "
-          f"(CIFAR stem), batch {args.batch}, {args.epochs:g} epochs, seed 0, 2-core CPU.")
+    print(f"CIFAR-10 (shared JPEG q75 copy, 50,000 train / 10,000 test), ResNet-{args.depth} "
+          f"x{args.width:g} (CIFAR stem), batch {args.batch}, {args.epochs:g} epochs, seed 0, "
+          f"precision {args.precision or 'of the preset'}, 2-core CPU.")
     print("kNN: cosine, k = 200, T = 0.07; linear: offline L-BFGS logistic regression on frozen "
           "features (BN inference), l2 chosen on a held-out 20% of train.\n")
-    print("| method | kNN top-1 | linear top-1 | train minutes | command |")
-    print("|---|---|---|---|---|")
+    print("| method | kNN top-1 | linear top-1 | train minutes | train CPU-hours | command |")
+    print("|---|---|---|---|---|---|")
     for method, r, cmd in rows:
+        cpu_hours = (f"{r['train_cpu_seconds'] / 3600:.2f}" if "train_cpu_seconds" in r
+                     else "-")  # runs before the cost was recorded
         print(f"| {method} | {100 * r['knn_top1']:.1f} | {100 * r['linear_top1']:.1f} | "
-              f"{r['train_seconds'] / 60:.0f} | `{' '.join(['python'] + cmd[1:-1])}` |")
+              f"{r['train_seconds'] / 60:.0f} | {cpu_hours} | "
+              f"`{' '.join(['python'] + cmd[1:-1])}` |")
     base = next((r for _, r, _ in rows if "baseline_random_knn_top1" in r), None)
     if base:
         print(f"| random init (same encoder) | {100 * base['baseline_random_knn_top1']:.1f} | "
-              f"{100 * base['baseline_random_linear_top1']:.1f} | 0 | (evaluated in the "
+              f"{100 * base['baseline_random_linear_top1']:.1f} | 0 | 0 | (evaluated in the "
               f"{args.methods[0]} run) |")
 
 

@@ -30,6 +30,9 @@ def cifar10(method, **method_kwargs):
     c.data.update({"dataset": "tfds:cifar10", "train": "", "test": ""})
     c.batch_size = 256
     c.epochs = 1000.0
+    # The fastest measured precision of this CPU kind (utils/backend.CPU_PRECISION: bf16 where
+    # the CPU has bf16 instructions, XLA with AMX); float32 on accelerators and other CPUs.
+    c.mixed_precision = "auto"
     # torchvision's ResNet padding: each strided 3x3 window centred where the 1x1 shortcut samples
     # (TF's "same" is one pixel off; measured with issue 17's SimCLR gap).
     c.model.padding = "symmetric"

@@ -20,6 +20,7 @@ def get_config():
     c.optimizer.update({"base_learning_rate": 1.0, "trust_coefficient": 0.02, "weight_decay": 1e-5})
     c.batch_size = 256
     c.epochs = 10.0
+    c.mixed_precision = "auto"  # as the CIFAR-10 presets (configs/common.py)
     c.checkpoint_every_steps = 20
     c.eval.protocols = ("knn", "linear_lbfgs")
     c.export.name = "ssl_hsic_resnet18x0.25_cifar10demo"

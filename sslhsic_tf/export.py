@@ -57,6 +57,19 @@ def evaluation_figures(results):
     return figures
 
 
+def _run_cost(results):
+    """What the run cost and how to repeat it, for the zoo entry: CPU-hours and wall hours over
+    every process that trained it, the machine, the precision, the command, the kNN curve."""
+    out = {}
+    if "train_cpu_seconds" in results:
+        out["cpu_hours"] = round(results["train_cpu_seconds"] / 3600, 2)
+        out["wall_hours"] = round(results["train_wall_seconds"] / 3600, 2)
+    for key in ("machine", "precision", "command", "knn_curve"):
+        if results.get(key):
+            out[key] = results[key]
+    return out
+
+
 def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=None, overwrite=False):
     """Exports the encoder of the run in `workdir`; returns the export folder (and zoo info)."""
     from sslhsic_tf import data, serving
@@ -103,7 +116,8 @@ def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=Non
                       "epochs": max(1, int(round(results["epochs"]))),
                       "steps": results["total_steps"], "batch_size": results["batch_size"],
                       "views": config["data"]["views"],
-                      "source": data.describe_spec(config["data"]["train"])},
+                      "source": data.describe_spec(config["data"]["train"]),
+                      **_run_cost(results)},
             evaluation=evaluation_figures(results),
         )
     return out

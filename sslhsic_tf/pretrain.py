@@ -13,6 +13,7 @@ for the command line); --debug shows the traceback instead.
 """
 
 import os
+import shlex
 import sys
 
 from absl import app, flags, logging
@@ -121,6 +122,7 @@ def main(argv):
         config, workdir, strategy=FLAGS.strategy, tpu_address=FLAGS.tpu, devices=devices,
         on_nonfinite=FLAGS.on_nonfinite, overwrite=FLAGS.overwrite, evaluate=FLAGS.evaluate,
         verbose=FLAGS.verbose,
+        command=" ".join(["python -m sslhsic_tf.pretrain", *map(shlex.quote, sys.argv[1:])]),
     )
     print(summary(results))
     print(f"  results: {os.path.join(os.path.abspath(workdir), 'results.json')}")

@@ -8,6 +8,7 @@ tests (`tests/faults/`).
 
 import logging
 import math
+import time
 
 import keras
 import numpy as np
@@ -127,14 +128,25 @@ class Checkpointing(keras.callbacks.Callback):
     interval boundaries and a resumed run restarts exactly at one. Put it LAST in the callback
     list: the epoch's other work (logs, kNN) is done before the checkpoint that marks it done.
     `state` (e.g. `data_offset`) is stored in state.json and may be updated between fits.
+    Each checkpoint also records the run's cost so far, over every process that trained it:
+    `train_cpu_seconds` (this process's CPU time, all threads, since the callback was made, plus
+    `prior_cpu_seconds`) and `train_wall_seconds` (likewise with `prior_wall_seconds`).
     Nothing is written after a divergence (`guard`) or with non-finite logs.
     """
 
-    def __init__(self, manager, guard=None, **state):
+    def __init__(self, manager, guard=None, prior_cpu_seconds=0.0, prior_wall_seconds=0.0,
+                 **state):
         super().__init__()
         self.manager = manager
         self.guard = guard
         self.state = state
+        self._cpu_start = time.process_time() - float(prior_cpu_seconds)
+        self._wall_start = time.time() - float(prior_wall_seconds)
+
+    def cost(self):
+        """{"train_cpu_seconds", "train_wall_seconds"} of the run so far, resumes included."""
+        return {"train_cpu_seconds": round(time.process_time() - self._cpu_start, 1),
+                "train_wall_seconds": round(time.time() - self._wall_start, 1)}
 
     def on_epoch_end(self, epoch, logs=None):
         if self.guard is not None and self.guard.diverged_at is not None:
@@ -144,7 +156,8 @@ class Checkpointing(keras.callbacks.Callback):
             log.warning("not checkpointing at epoch %d: non-finite logs %s", epoch, floats)
             return
         step = int(self.model.optimizer.iterations.numpy())
-        self.manager.save(self.model, step, fit_epoch=epoch + 1, logs=floats, **self.state)
+        self.manager.save(self.model, step, fit_epoch=epoch + 1, logs=floats, **self.state,
+                          **self.cost())
 
 
 class InjectNonFinite(_StepCounter):

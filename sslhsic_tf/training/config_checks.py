@@ -12,7 +12,7 @@ import re
 from sslhsic_tf import optim
 from sslhsic_tf.training import schema
 
-MIXED_PRECISION = ("", "float32", "mixed_float16", "mixed_bfloat16")
+MIXED_PRECISION = ("", "float32", "mixed_float16", "mixed_bfloat16", "auto")
 OPTIMIZERS = optim.OPTIMIZER_NAMES
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _CLOSED_SECTIONS = ("data", "eval", "export")
@@ -44,6 +44,22 @@ def jit_compile_option(value):
     if isinstance(value, str) and value.lower() in _JIT_COMPILE:
         return _JIT_COMPILE[value.lower()]
     _fail("jit_compile", value, "expected True, False or auto")
+
+
+def precision_options(config):
+    """(policy, jit_compile) a run uses: `config.mixed_precision` ("": None, the global policy
+    stays as it is) and `config.jit_compile` (`jit_compile_option`); with
+    `mixed_precision="auto"` the policy, and the jit choice where `jit_compile` is "auto" too,
+    are `backend.auto_precision()`'s."""
+    from sslhsic_tf.utils import backend
+
+    policy = config.get("mixed_precision", "") or None
+    jit_compile = jit_compile_option(config.get("jit_compile", "auto"))
+    if policy == "auto":
+        policy, auto_jit = backend.auto_precision()
+        if jit_compile == "auto":
+            jit_compile = auto_jit
+    return policy, jit_compile
 
 
 def _unknown_keys(config, base):

@@ -48,7 +48,7 @@ import keras
 from sslhsic_tf.training import callbacks as cb
 from sslhsic_tf.training import schema
 from sslhsic_tf.training.checkpoint import CheckpointManager, is_chief, write_json_atomic
-from sslhsic_tf.training.config_checks import check_config, jit_compile_option, resolve_sources
+from sslhsic_tf.training.config_checks import check_config, precision_options, resolve_sources
 from sslhsic_tf.utils import backend
 
 log = logging.getLogger("sslhsic_tf")
@@ -255,7 +255,7 @@ def build_model(config, num_classes, total_steps):
         optimizer_config={k: v for k, v in _to_dict(config.optimizer).items() if v is not None},
         **_to_dict(config.method_kwargs),
     )
-    model.compile(jit_compile=jit_compile_option(config.get("jit_compile", "auto")))
+    model.compile(jit_compile=precision_options(config)[1])
     return encoder, model
 
 
@@ -349,7 +349,7 @@ def fit_with_policy(model, make_dataset, *, manager, guard, checkpointing, callb
 
 
 def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=None,
-             on_nonfinite="stop", overwrite=False, evaluate=True, verbose=1):
+             on_nonfinite="stop", overwrite=False, evaluate=True, verbose=1, command=None):
     """Runs (or resumes) the pretraining job of `config` in `workdir`; returns the results dict.
 
     Args:
@@ -359,7 +359,19 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
       on_nonfinite: the divergence policy, "stop" or "rollback" (`callbacks.NonFiniteGuard`).
       overwrite: replace an existing export folder (otherwise refused before training).
       evaluate: run the evaluation protocols (and the random-encoder baseline) at the end.
+      command: the command line that ran the job, recorded in results.json (the zoo keeps it).
     """
+    previous_policy = keras.mixed_precision.global_policy()
+    try:
+        return _pretrain(config, workdir, strategy=strategy, tpu_address=tpu_address,
+                         devices=devices, on_nonfinite=on_nonfinite, overwrite=overwrite,
+                         evaluate=evaluate, verbose=verbose, command=command)
+    finally:  # the run's policy does not leak into the caller's later models
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, overwrite,
+              evaluate, verbose, command):
     from sslhsic_tf import data, distribute
 
     t0 = time.time()
@@ -380,8 +392,12 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
     if saved_model and config.export.get("name"):  # else checked once the encoder is built
         _check_export(workdir, config.export.name, manager.latest_step() or 0,
                       config.get("total_steps") or None, overwrite)
-    if config.get("mixed_precision"):
-        keras.mixed_precision.set_global_policy(config.mixed_precision)
+    policy, jit_compile = precision_options(config)
+    if policy:
+        keras.mixed_precision.set_global_policy(policy)
+    policy = keras.mixed_precision.global_policy().name
+    log.info("precision: %s, jit_compile=%s (config: mixed_precision=%r, jit_compile=%r)",
+             policy, jit_compile, config.get("mixed_precision", ""), config.get("jit_compile"))
     keras.utils.set_random_seed(config.seed)
     train, test = _sources(config, source_flags)
     num_classes = train.num_classes if train.num_classes and train.num_classes > 1 else None
@@ -420,8 +436,10 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
     eval_train = data.eval_dataset(train, config.data.eval, batch_size=256)
     eval_test = data.eval_dataset(test, config.data.eval, batch_size=256) if test else None
     guard = cb.NonFiniteGuard(on_nonfinite, manager)
-    checkpointing = cb.Checkpointing(manager, guard, total_steps=total_steps,
-                                     data_offset=data_offset)
+    checkpointing = cb.Checkpointing(
+        manager, guard, prior_cpu_seconds=(state or {}).get("train_cpu_seconds", 0.0),
+        prior_wall_seconds=(state or {}).get("train_wall_seconds", 0.0),
+        total_steps=total_steps, data_offset=data_offset)
     collapse = cb.CollapseWarning(patience=int(config.get("collapse_patience", 100)))
     callbacks = [guard, collapse]
     monitor_queries = None
@@ -457,7 +475,12 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
         "total_steps": total_steps,
         "epochs": total_steps / per_epoch,
         "train_seconds": round(train_seconds, 1),
+        # every process that trained this run (resumes included), from its checkpoints
+        **checkpointing.cost(),
         "backend": keras.backend.backend(),
+        "precision": {"policy": policy, "jit_compile": jit_compile},
+        "machine": backend.machine(),
+        "command": command,
         "strategy": strategy,
         "num_replicas": strat.num_replicas_in_sync,
         "resumed_from_step": resumed_from,

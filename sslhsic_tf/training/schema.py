@@ -18,6 +18,12 @@ Fields:
                              name, base_learning_rate, weight_decay, momentum, trust_coefficient,
                              warmup_fraction, clipnorm)
   checkpoint_every_steps     checkpoint interval (also the unit of Keras' progress "epochs")
+  mixed_precision            "" (the global policy as it is), "float32", "mixed_bfloat16",
+                             "mixed_float16" or "auto" (the CPU presets and the demo: the fastest
+                             measured configuration of this CPU kind, utils/backend.auto_precision;
+                             float32 on accelerators); results.json records what ran
+  jit_compile                True, False or "auto" (Keras' choice; with mixed_precision="auto",
+                             the CPU kind's)
   eval.protocols             protocols run at the end (knn, linear_lbfgs, linear_sgd, finetune, ...)
   export.name                the SavedModel's folder name (default METHOD_ENCODERNAME)
   export.saved_model         write the TF-Hub SavedModel export/NAME/ (TensorFlow backend); False

@@ -23,6 +23,68 @@ def pixel_stage():
     return "pipeline" if is_tensorflow() else "device"
 
 
+# The fastest configuration of the SSL step on each CPU kind measured so far, by the instruction
+# set that decides it (`benchmarks/train_step.py --cpu-configs`, ResNet-18 x0.25, B = 256, the
+# README's table): (mixed-precision policy, jit_compile).
+CPU_PRECISION = (
+    # Intel AMX (Sapphire Rapids): bf16 + XLA 1.28x float32; bf16 without XLA 0.22x.
+    ("amx_bf16", ("mixed_bfloat16", True)),
+    # AVX512-BF16 without AMX (AMD EPYC): bf16 without XLA 1.40x; XLA 0.55x, bf16 + XLA 0.83x.
+    ("avx512_bf16", ("mixed_bfloat16", False)),
+)
+FALLBACK_PRECISION = ("float32", "auto")
+
+
+def cpu_flags():
+    """The instruction-set flags of this machine's CPU (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def machine():
+    """{"cpu": model name, "cores": logical CPUs} of this machine (recorded with a run's cost)."""
+    import os
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": name, "cores": os.cpu_count()}
+
+
+def auto_precision(flags=None):
+    """(policy, jit_compile) that `mixed_precision="auto"` stands for (the CPU presets' default).
+
+    On the TensorFlow backend with no GPU or TPU visible: the fastest measured configuration of
+    this CPU kind (`CPU_PRECISION`), float32 elsewhere. On JAX or an accelerator: float32 with
+    Keras' own jit choice (set the policy explicitly there). The objectives compute in float32
+    under every policy.
+    """
+    if not is_tensorflow():
+        return FALLBACK_PRECISION
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"):
+        return FALLBACK_PRECISION
+    flags = cpu_flags() if flags is None else set(flags)
+    for flag, choice in CPU_PRECISION:
+        if flag in flags:
+            return choice
+    return FALLBACK_PRECISION
+
+
 def without_autograph(fn):
     """`fn` for `tf.data.Dataset.map` / `filter`, traced as plain Python instead of through
     AutoGraph. The library's dataset functions branch only on Python values; AutoGraph's source

@@ -44,6 +44,9 @@ def tiny_args(npz, workdir, *, total_steps=8, every=2, extra=()):
         "--noevaluate",
         "--verbose=0",
         "--deterministic",
+        # float32 whatever the CPU kind (the demo's "auto" may mean an XLA compile per process);
+        # the auto choice is tested in tests/training/test_precision.py and test_knn_monitor.py
+        "--config.mixed_precision=float32",
         *extra,
     ]
 

@@ -77,6 +77,17 @@ def test_sigkilled_run_resumes_to_the_weights_of_an_uninterrupted_run(tiny_npz, 
         kills.append(f"during the write of ckpt-{target}")
         assert glob.glob(str(partial)) and target not in _complete(checkpoints)
         assert max(_complete(checkpoints), default=0) == target - EVERY  # the latest complete
+        # The run's cost so far, as the processes before recorded it; add 10 CPU-hours that
+        # the next processes must carry on (the weights' checksum does not cover state.json).
+        earlier_cost = {"train_cpu_seconds": 0.0, "train_wall_seconds": 0.0}
+        if target - EVERY:
+            state_path = checkpoints / f"ckpt-{target - EVERY:09d}" / "state.json"
+            state = json.loads(state_path.read_text())
+            earlier_cost = {k: state[k] for k in earlier_cost}
+            assert earlier_cost["train_wall_seconds"] > 0 and earlier_cost["train_cpu_seconds"] > 0
+            state["train_cpu_seconds"] += 36000.0
+            state["train_wall_seconds"] += 36000.0
+            state_path.write_text(json.dumps(state))
 
         # 3. A random moment after the next checkpoint (mid-interval, or the write after it).
         proc = launch()
@@ -108,6 +119,11 @@ def test_sigkilled_run_resumes_to_the_weights_of_an_uninterrupted_run(tiny_npz, 
     assert not glob.glob(str(checkpoints / "*.tmp-*"))
     results = json.loads((run_dir / "results.json").read_text())
     assert results["resumed_from_step"] >= target, kills
+    # The run's cost adds up every process that trained it (the fourth process's own time too).
+    if target - EVERY:
+        for key in ("train_cpu_seconds", "train_wall_seconds"):
+            assert results[key] > earlier_cost[key] + 36000.0, (key, results[key], earlier_cost)
+    assert results["train_cpu_seconds"] > 0 and results["train_wall_seconds"] > 0
 
     # The same final state, bit for bit, as the uninterrupted run.
     final_name = f"ckpt-{TOTAL:09d}/model.weights.h5"

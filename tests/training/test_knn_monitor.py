@@ -1,16 +1,18 @@
 """The kNN monitor of a pretraining run: every `eval.knn_every_steps` steps, kNN top-1 (cosine,
 k = 200, T = 0.07) lands in train_log.csv, in results.json's `knn_curve` (step, epoch) and in
 knn_curve.png; its last point (taken on the final weights) matches a NumPy kNN on the final
-encoder's features."""
+encoder's features. The run's exported zoo entry keeps the curve, its cost and precision."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
 from sslhsic_tf import data, evaluation, serving
 from sslhsic_tf.configs import demo
 from sslhsic_tf.training import loop
+from sslhsic_tf.utils import backend
 
 
 def _numpy_knn(train_f, train_l, test_f, test_l, k=200, temperature=0.07, classes=10):
@@ -44,7 +46,13 @@ def test_knn_curve_in_results_and_plot(tmp_path):
     config.export.saved_model = False  # the .keras encoder below is what is compared
     config.data.train = f"cifar10_lossless:{npz}:train"
     config.data.test = f"cifar10_lossless:{npz}:test"
+    assert config.mixed_precision == "auto"  # the demo's: this CPU kind's fastest (test_precision)
     results = loop.pretrain(config, str(tmp_path / "run"), evaluate=False, verbose=0)
+    policy, jit_compile = backend.auto_precision()
+    assert results["precision"] == {"policy": policy, "jit_compile": jit_compile}
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
+    # The run's cost, also in every checkpoint (summed over resumes: test_preemption).
+    assert results["train_cpu_seconds"] > 0 and results["train_wall_seconds"] > 0
 
     curve = results["knn_curve"]
     assert [p["step"] for p in curve["points"]] == [2, 4]
@@ -62,3 +70,16 @@ def test_knn_curve_in_results_and_plot(tmp_path):
     expected = _numpy_knn(np.asarray(train_f), np.asarray(train_l), np.asarray(test_f),
                           np.asarray(test_l))
     assert abs(curve["points"][-1]["knn_top1"] - expected) <= 1.5 / 96, (curve, expected)
+
+    # The zoo entry of the run records its curve, cost, machine and precision.
+    from sslhsic_tf import export, zoo
+
+    (tmp_path / "zoo").mkdir()
+    out = export.export_run(str(tmp_path / "run"), "tiny_run", zoo=True,
+                            zoo_root=str(tmp_path / "zoo"))
+    training = zoo.info("tiny_run", root=str(tmp_path / "zoo"))["training"]
+    assert training == out["zoo"]["training"]
+    assert training["knn_curve"] == curve and training["precision"] == results["precision"]
+    assert training["cpu_hours"] == round(results["train_cpu_seconds"] / 3600, 2)
+    assert training["machine"]["cores"] >= 1 and training["machine"]["cpu"]
+    assert training["epochs"] == 1 and training["steps"] == 4  # 0.5 epochs: at least 1
