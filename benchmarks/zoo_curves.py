@@ -16,7 +16,6 @@ schedule; it says the order of magnitude (tens or hundreds of epochs).
 """
 
 import argparse
-import csv
 import glob
 import json
 import math
@@ -38,26 +37,23 @@ def read_run(workdir):
         points = [(p["epoch"], p["knn_top1"]) for p in results.get("knn_curve", {}).get("points", [])]
         cpu_seconds = results.get("train_cpu_seconds")
         epochs_done = total = results.get("epochs")
-    else:  # a run still going: its log and latest checkpoint
+    else:  # a run still going: its log (read as the loop reads it) and latest checkpoint
+        from sslhsic_tf.training import loop
+
         with open(os.path.join(workdir, "config.json")) as f:
             config = json.load(f)["config"]
         states = sorted(glob.glob(os.path.join(workdir, "checkpoints", "ckpt-*", "state.json")))
-        state = json.load(open(states[-1])) if states else {}
-        steps_per_epoch = None
-        with open(os.path.join(workdir, "train_log.csv")) as f:
-            rows = list(csv.DictReader(f))
-        interval = config["checkpoint_every_steps"]
-        total_steps = state.get("total_steps")
-        if total_steps and config.get("epochs"):
-            steps_per_epoch = total_steps / config["epochs"]
+        state = {}
+        if states:
+            with open(states[-1]) as f:
+                state = json.load(f)
+        if state.get("total_steps") and config.get("epochs"):
+            per_epoch = state["total_steps"] / config["epochs"]
             total = config["epochs"]
-        for row in rows:
-            if row.get("knn_top1") not in (None, "") and steps_per_epoch:
-                step = (int(row["epoch"]) + 1) * interval
-                points.append((step / steps_per_epoch, float(row["knn_top1"])))
+            epochs_done = state["step"] / per_epoch
+            points = [(p["epoch"], p["knn_top1"]) for p in loop._knn_curve(
+                os.path.join(workdir, "train_log.csv"), config["checkpoint_every_steps"], per_epoch)]
         cpu_seconds = state.get("train_cpu_seconds")
-        if state and steps_per_epoch:
-            epochs_done = state["step"] / steps_per_epoch
     return {"name": name, "points": points, "cpu_seconds": cpu_seconds,
             "epochs_done": epochs_done, "total_epochs": total}
 

@@ -35,16 +35,21 @@ CPU_PRECISION = (
 FALLBACK_PRECISION = ("float32", "auto")
 
 
-def cpu_flags():
-    """The instruction-set flags of this machine's CPU (Linux /proc/cpuinfo; empty elsewhere)."""
+def _cpuinfo(key):
+    """The value of the first `key` line of /proc/cpuinfo (Linux), or None."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags():
+    """The instruction-set flags of this machine's CPU (Linux /proc/cpuinfo; empty elsewhere)."""
+    return set((_cpuinfo("flags") or "").split())
 
 
 def machine():
@@ -52,15 +57,7 @@ def machine():
     import os
     import platform
 
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    name = _cpuinfo("model name") or platform.processor() or platform.machine()
     return {"cpu": name, "cores": os.cpu_count()}
 
 
