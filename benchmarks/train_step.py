@@ -40,10 +40,12 @@ apply on the encoder's variables for comparison).
 
 CPU configurations (issue 11), `--cpu-configs`: SSL-HSIC with target (B images x 2 views) and
 the encoder's own forward + backward (the supervised row, 2B images) under each configuration
-below, each in a fresh process, side by side in img/s with the speed-up over the default:
-float32 (the default), `mixed_bfloat16` (objectives stay float32 inside), XLA, both, one
-inter-op thread, and the real input pipeline (the embedded demo subset, two augmented views
-per image, prefetched) instead of cached batches. With `--torch-python PY` (a virtual
+below, each in a fresh process, side by side in img/s with the speed-up over the baseline, the
+default before issue 11 (float32 with Keras' composite BatchNorm ops, reproduced with
+`--batchnorm keras`): mixed_bfloat16 with Keras' BatchNorm, float32 and mixed_bfloat16 with the
+fused BatchNorm kernel (`models.BatchNorm` since issue 11; objectives stay float32 inside), XLA,
+bf16 + XLA, one inter-op thread, and the real input pipeline (the embedded demo subset, two
+augmented views per image, prefetched) instead of cached batches. With `--torch-python PY` (a virtual
 environment with PyTorch, never a dependency of the package) the same encoder (ResNet-18 written
 in `torch_parity.py`, same width, batch, image size) is timed in PyTorch, float32 and with
 bfloat16 autocast, and the ratio ours / PyTorch is printed.
@@ -97,6 +99,9 @@ def _parse(argv):
                    help="Keras dtype policy of every configuration ('' : Keras' default)")
     p.add_argument("--inter-threads", type=int, default=0,
                    help="TF inter-op threads (0: the same as --threads)")
+    p.add_argument("--batchnorm", default="fused", choices=("fused", "keras"),
+                   help="BatchNorm kernel on one replica: the fused one (the default since issue "
+                        "11) or Keras' composite ops (the default before; reproduced here only)")
     p.add_argument("--input", default="cached", choices=("cached", "demo"),
                    help="SSL batches: cached random arrays, or the demo subset's pipeline")
     p.add_argument("--cpu-configs", action="store_true",
@@ -163,6 +168,8 @@ def _encoder(args):
 
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy(args.mixed_precision)
+    if args.batchnorm == "keras":  # the pre-issue-11 path, for the side-by-side baseline only
+        models.BatchNorm._can_fuse = lambda self, inputs, mask, training: False
 
     width = int(args.width) if float(args.width).is_integer() else args.width
     return models.resnet(args.depth, width, cifar_stem=True)
@@ -427,19 +434,23 @@ def _worker_argv(args, worker, **override):
             f"--depth={a.depth}", f"--width={a.width}", f"--image-size={a.image_size}",
             f"--cached-batches={a.cached_batches}", f"--threads={a.threads}",
             f"--inter-threads={a.inter_threads}", f"--mixed-precision={a.mixed_precision}",
-            f"--input={a.input}"]
+            f"--input={a.input}", f"--batchnorm={a.batchnorm}"]
     return argv + (["--jit-compile"] if a.jit_compile else [])
 
 
-#: --cpu-configs: (name, overrides of the command line, configurations it runs).
+#: --cpu-configs: (name, overrides of the command line, configurations it runs). The first row
+#: is the default before issue 11 (float32, Keras' composite BatchNorm ops): the baseline.
+BOTH = ("ssl_hsic", "supervised")
+BF16 = {"mixed_precision": "mixed_bfloat16"}
 CPU_CONFIGS = (
-    ("default (float32, no XLA)", {}, ("ssl_hsic", "supervised")),
-    ("mixed_bfloat16", {"mixed_precision": "mixed_bfloat16"}, ("ssl_hsic", "supervised")),
-    ("XLA", {"jit_compile": True}, ("ssl_hsic", "supervised")),
-    ("mixed_bfloat16 + XLA", {"mixed_precision": "mixed_bfloat16", "jit_compile": True},
-     ("ssl_hsic", "supervised")),
-    ("1 inter-op thread", {"inter_threads": 1}, ("ssl_hsic", "supervised")),
-    ("real input (demo pipeline)", {"input": "demo"}, ("ssl_hsic",)),
+    ("float32, Keras BN ops (before)", {"batchnorm": "keras"}, BOTH),
+    ("mixed_bfloat16, Keras BN ops", {**BF16, "batchnorm": "keras"}, BOTH),
+    ("float32, fused BN", {}, BOTH),
+    ("mixed_bfloat16, fused BN", BF16, BOTH),
+    ("XLA", {"jit_compile": True}, BOTH),
+    ("mixed_bfloat16 + XLA", {**BF16, "jit_compile": True}, BOTH),
+    ("bf16, fused BN, 1 inter-op thread", {**BF16, "inter_threads": 1}, BOTH),
+    ("bf16, fused BN, real input (demo)", {**BF16, "input": "demo"}, ("ssl_hsic",)),
 )
 
 
@@ -481,13 +492,13 @@ def cpu_configs(args):
         if "error" in torch:
             print(f"PyTorch: error {torch['error']}")
         else:
-            ours = max((rate(results[(n, "supervised")]) or 0.0, n)
-                       for n, _, c in CPU_CONFIGS if "supervised" in c)
-            for kind in ("float32", "bfloat16_autocast"):
-                theirs = rate(torch[kind])
+            # like with like: float32 against float32, bf16 against bf16 autocast
+            for kind, name in (("float32", "float32, fused BN"),
+                               ("bfloat16_autocast", "mixed_bfloat16, fused BN")):
+                theirs, ours = rate(torch[kind]), rate(results[(name, "supervised")])
+                ratio = f"{ours / theirs:.2f}" if ours else "-"
                 print(f"PyTorch {torch['torch']} ({torch['threads']} threads), encoder fwd+bwd "
-                      f"{kind}: {theirs:.1f} img/s; ours ({ours[1]}) / PyTorch = "
-                      f"{ours[0] / theirs:.2f}")
+                      f"{kind}: {theirs:.1f} img/s; ours ({name}) / PyTorch = {ratio}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average at the end {load:.1f}")
     return {"results": {f"{n} / {c}": r for (n, c), r in results.items()}, "torch": torch}

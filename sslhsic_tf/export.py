@@ -6,6 +6,9 @@ r"""Export the encoder of a pretraining run, optionally into the model zoo.
       writes <zoo>/ssl_hsic_r18_cifar10 and adds it to <zoo>/manifest.json with checksums and the
       run's evaluation figures (<zoo> = --zoo_root, $SSLHSIC_ZOO, or the repository's exports/)
   --format=keras writes the Keras 3 export archive instead (endpoint "serve", for TFSMLayer).
+  --dtype_policy: the exported encoder computes in float32 (default), whatever the run's
+  mixed-precision policy (a bf16-trained encoder is rebuilt in float32 with the same weights:
+  portable, fast on CPUs without bf16 instructions); "training" keeps the run's policy.
 
 An existing target is never replaced without --overwrite.
 """
@@ -26,6 +29,8 @@ flags.DEFINE_string("output", None, "Folder to write into (default: <workdir>/ex
 flags.DEFINE_bool("zoo", False, "Export into the zoo folder and add a manifest entry.")
 flags.DEFINE_string("zoo_root", None, "Zoo folder (default: $SSLHSIC_ZOO or <repo>/exports).")
 flags.DEFINE_bool("overwrite", False, "Replace an existing export / zoo entry of that name.")
+flags.DEFINE_string("dtype_policy", "float32", "Dtype policy the exported encoder computes "
+                    "under: a Keras policy name, or 'training' for the run's own policy.")
 FLAGS = flags.FLAGS
 
 
@@ -70,8 +75,11 @@ def _run_cost(results):
     return out
 
 
-def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=None, overwrite=False):
-    """Exports the encoder of the run in `workdir`; returns the export folder (and zoo info)."""
+def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=None, overwrite=False,
+               dtype_policy="float32"):
+    """Exports the encoder of the run in `workdir`; returns the export folder (and zoo info).
+
+    `dtype_policy`: the policy the exported encoder computes under ("training": the run's)."""
     from sslhsic_tf import data, serving
     from sslhsic_tf import zoo as zoo_lib
 
@@ -93,11 +101,22 @@ def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=Non
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
     if zoo:
         os.makedirs(target_root, exist_ok=True)
+    if dtype_policy != "training":
+        import keras
+
+        try:
+            keras.dtype_policies.get(dtype_policy)
+        except ValueError:
+            raise ValueError(f"--dtype_policy={dtype_policy!r}: expected a Keras dtype policy "
+                             "name such as 'float32', or 'training'") from None
     model = serving.load_keras(model_path, compile=False)
     encoder = model.export_encoder()
+    if dtype_policy != "training":
+        encoder = serving.with_dtype_policy(encoder, dtype_policy)
     image_size = config["data"]["image_size"]
     meta = {"method": config["method"], "run": os.path.basename(workdir),
-            "train_data": data.describe_spec(config["data"]["train"])}
+            "train_data": data.describe_spec(config["data"]["train"]),
+            "compute_dtypes": sorted({layer.compute_dtype for layer in encoder.layers})}
     if fmt == "hub":
         serving.export_hub(encoder, path, image_size=image_size, overwrite=overwrite, metadata=meta)
     else:
@@ -129,7 +148,8 @@ def main(argv):
     if not FLAGS.workdir or not FLAGS.name:
         raise app.UsageError("--workdir and --name are required")
     out = export_run(FLAGS.workdir, FLAGS.name, fmt=FLAGS.format, output=FLAGS.output,
-                     zoo=FLAGS.zoo, zoo_root=FLAGS.zoo_root, overwrite=FLAGS.overwrite)
+                     zoo=FLAGS.zoo, zoo_root=FLAGS.zoo_root, overwrite=FLAGS.overwrite,
+                     dtype_policy=FLAGS.dtype_policy)
     print(f"exported {FLAGS.name} ({FLAGS.format}) to {out['path']}")
     if "zoo" in out:
         print(f"added to the zoo: {len(out['zoo']['files'])} files checksummed")

@@ -26,6 +26,7 @@ _EXPORTS = {
     "load_keras": "keras_format",
     "save_keras": "keras_format",
     "unloadable_objects": "keras_format",
+    "with_dtype_policy": "keras_format",
 }
 
 

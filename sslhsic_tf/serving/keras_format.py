@@ -5,6 +5,8 @@
 or learning-rate schedule whose class is neither built into Keras nor registered with
 `@keras.saving.register_keras_serializable`. `load_keras` always loads with `safe_mode=True`
 (no arbitrary code, no pickle) after importing the sslhsic_tf modules that register classes.
+`with_dtype_policy` rebuilds a model under another dtype policy with the same weights (exports
+of bf16-trained encoders compute in float32).
 """
 
 import importlib
@@ -127,3 +129,39 @@ def load_keras(path, *, compile=True, custom_objects=None):
     return keras.saving.load_model(
         path, custom_objects=custom_objects, compile=compile, safe_mode=True
     )
+
+
+def with_dtype_policy(model, policy="float32"):
+    """A copy of `model` (functional or sequential, nested ones too) whose layers all compute
+    under the dtype `policy`, with the same weights.
+
+    A run trained under `mixed_bfloat16` leaves an encoder that computes in bfloat16 inside:
+    fast on CPUs with bf16 instructions, slow where they are emulated. Exports convert it to
+    float32 (`export --dtype_policy=float32`, the default). The variables of a mixed policy are
+    float32 already, so nothing is rounded; the float32 copy's features equal the bf16 encoder's
+    up to bf16 rounding of the activations.
+    """
+    try:
+        target = keras.dtype_policies.get(policy)
+    except ValueError:
+        raise ValueError(
+            f"`policy` must be a Keras dtype policy name such as 'float32' or 'mixed_bfloat16', "
+            f"got {policy!r}"
+        ) from None
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}")
+
+    def rebuild(layer):
+        config = layer.get_config()
+        config["dtype"] = target.name
+        return layer.__class__.from_config(config)
+
+    try:
+        copy = keras.models.clone_model(model, clone_function=rebuild, recursive=True)
+    except ValueError as err:  # Keras refuses subclassed models here
+        raise TypeError(
+            f"`model` must be a functional or Sequential keras.Model (its layers are rebuilt from "
+            f"their configs), got {type(model).__name__}: {err}"
+        ) from None
+    copy.set_weights(model.get_weights())
+    return copy

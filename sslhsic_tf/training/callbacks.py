@@ -53,7 +53,12 @@ class _StepCounter(keras.callbacks.Callback):
 class NonFiniteGuard(_StepCounter):
     """The divergence policy: what to do when a logged training value stops being finite.
 
-    Every batch, the logged values (loss, objective parts, probe loss, ...) are checked.
+    Every batch, the logged values (loss, objective parts, probe loss, ...) are checked; at the
+    end of every checkpoint interval (before its checkpoint), the weights too: they can turn
+    non-finite while every logged value stays finite (oneDNN's fused BatchNorm + ReLU kernel maps
+    NaN activations to 0, so NaN weights early in the encoder leave the loss finite). A
+    divergence found there counts from the interval's last step: every batch since the last
+    good checkpoint is skipped on rollback.
     - "stop" (default): stop training at once; `on_train_end` raises `FloatingPointError` naming
       the step, the value and the last good checkpoint, which stays the latest (nothing is
       written after the divergence).
@@ -89,12 +94,30 @@ class NonFiniteGuard(_StepCounter):
     def on_train_batch_end(self, batch, logs=None):
         values = _floats(logs)
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
-        if not bad:
+        if bad:
+            self._diverged(self.step_of(batch), dict(sorted(bad.items())))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.diverged_at is not None:
             return
-        step = self.step_of(batch)
+        bad = {}  # in the model's order: the first is nearest the input
+        for variable in self.model.weights:
+            value = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                bad[f"weight {variable.path}"] = float(value[~np.isfinite(value)].flat[0])
+        if bad:
+            steps = (self.params or {}).get("steps")
+            step = ((epoch + 1) * int(steps) if steps
+                    else int(self.model.optimizer.iterations.numpy()))
+            shown = dict(list(bad.items())[:3])
+            if len(bad) > 3:
+                shown[f"and {len(bad) - 3} more weights"] = float("nan")
+            self._diverged(step, shown)
+
+    def _diverged(self, step, bad):
         latest = self.manager.latest_step() if self.manager is not None else None
         self.diverged_at, self.bad_values = step, bad
-        what = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
+        what = ", ".join(f"{k}={v}" for k, v in bad.items())
         if self.policy == "rollback" and self.rollbacks < self.max_rollbacks and latest is not None:
             self.rollbacks += 1
             self.rollback_to = latest
@@ -191,8 +214,8 @@ class KnnMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.every <= 0 or (epoch + 1) % self.every:
             return
-        if not all(math.isfinite(v) for v in _floats(logs).values()):
-            return  # a diverged encoder: nothing to measure
+        if self.model.stop_training or not all(math.isfinite(v) for v in _floats(logs).values()):
+            return  # a diverged encoder (NonFiniteGuard stopped the fit): nothing to measure
         from sslhsic_tf import evaluation
 
         encoder = self.model.export_encoder()

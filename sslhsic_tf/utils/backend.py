@@ -27,9 +27,11 @@ def pixel_stage():
 # set that decides it (`benchmarks/train_step.py --cpu-configs`, ResNet-18 x0.25, B = 256, the
 # README's table): (mixed-precision policy, jit_compile).
 CPU_PRECISION = (
-    # Intel AMX (Sapphire Rapids): bf16 + XLA 1.28x float32; bf16 without XLA 0.22x.
+    # Intel AMX (Sapphire Rapids): bf16 + XLA 1.28x float32; bf16 without XLA 0.22x (measured
+    # with Keras' composite BatchNorm, before the fused kernel: not re-measured since).
     ("amx_bf16", ("mixed_bfloat16", True)),
-    # AVX512-BF16 without AMX (AMD EPYC): bf16 without XLA 1.40x; XLA 0.55x, bf16 + XLA 0.83x.
+    # AVX512-BF16 without AMX (AMD EPYC), fused BatchNorm: bf16 without XLA 1.83x the float32 of
+    # Keras' BatchNorm (float32 fused 1.21x); XLA 0.58x, bf16 + XLA 0.69x.
     ("avx512_bf16", ("mixed_bfloat16", False)),
 )
 FALLBACK_PRECISION = ("float32", "auto")

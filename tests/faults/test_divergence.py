@@ -7,9 +7,13 @@
 - rollback, persistent divergence (same learning rate, same --workdir): restores the last good
   checkpoint, skips the batch, diverges again; after 3 rollbacks it stops as above, the
   checkpoint still byte-identical.
-- rollback, transient fault (test-only hook SSLHSIC_FAULT_NONFINITE_STEP=5 sets an encoder
-  weight to NaN before step 5): rolls back to step 4 once, skips one batch, and finishes, with
-  `rollbacks` and `skipped_batches` in results.json and `data_offset` in later checkpoints.
+- rollback, transient fault (test-only hook SSLHSIC_FAULT_NONFINITE_STEP=5 sets the stem
+  convolution's kernel to NaN before step 5): rolls back to step 4 once and finishes, with
+  `rollbacks` and `skipped_batches` in results.json and `data_offset` in later checkpoints. Where
+  the NaN reaches the loss, step 5 diverges and one batch is skipped; where a fused BatchNorm +
+  ReLU kernel (oneDNN) maps the NaN activations to 0, the loss stays finite and the guard's weight
+  check at the interval's end (step 6) finds the NaN kernel: two batches are skipped. Both are
+  the guard working; the test reads which happened from the log.
 """
 
 import json
@@ -95,14 +99,24 @@ def test_transient_divergence_is_rolled_back_and_the_run_finishes(transient, fau
     code, stderr = background.result()
     assert code == 0, stderr[-3000:]
     assert "fault injection (SSLHSIC_FAULT_NONFINITE_STEP)" in stderr
-    assert "rolled back to the checkpoint of step 4; training goes on with global batch 5" in stderr
+    found = re.search(r"non-finite (.*) at step (\d+): rolling back to the checkpoint of step 4", stderr)
+    assert found, stderr[-3000:]
+    what, diverged = found.group(1), int(found.group(2))
+    if diverged == 5:  # the NaN reached the logged values
+        assert "loss=nan" in what
+    else:  # the loss stayed finite; the weight check at the interval's end found the kernel
+        assert diverged == 6 and what.startswith("weight stem_conv/kernel=nan"), what
+    skipped = diverged - 4
+    assert (f"rolled back to the checkpoint of step 4; training goes on with global batch "
+            f"{4 + skipped}") in stderr
+    assert stderr.count("rolling back") == 1
     results = json.loads((workdir / "results.json").read_text())
-    assert results["rollbacks"] == 1 and results["skipped_batches"] == 1
+    assert results["rollbacks"] == 1 and results["skipped_batches"] == skipped
     # --config.export.saved_model=False: the .keras files only, no SavedModel.
     assert results["export_path"] == str(workdir / "encoder.keras")
     assert (workdir / "model.keras").is_file() and not (workdir / "export").exists()
     state = json.loads((workdir / "checkpoints" / "ckpt-000000008" / "state.json").read_text())
-    assert state["step"] == 8 and state["data_offset"] == 1
+    assert state["step"] == 8 and state["data_offset"] == skipped
     assert scripts.all_finite(scripts.load_weights(
         workdir / "checkpoints" / "ckpt-000000008" / "model.weights.h5"))
     rows = (workdir / "train_log.csv").read_text().splitlines()[1:]

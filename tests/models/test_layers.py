@@ -80,6 +80,78 @@ def test_batchnorm_statistics_under_mirrored_strategy(cross_replica):
     np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-3)
 
 
+def _graph_ops(function, *args):
+    return {op.type for op in function.get_concrete_function(*args).graph.get_operations()}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("shape", [(6, 5, 4, 8), (12, 8)])
+def test_fused_batchnorm_matches_keras_composite_ops(shape, dtype):
+    """The fused kernel (one replica) gives Keras' outputs, gradients and moving statistics."""
+    rng = np.random.default_rng(2)
+    channels = shape[-1]
+    x = tf.constant(rng.normal(1.5, 2.0, size=shape), dtype)
+    upstream = tf.constant(rng.normal(size=shape), dtype)
+    weights = [rng.normal(1.0, 0.3, channels), rng.normal(0.0, 0.5, channels),
+               rng.normal(0.2, 0.1, channels), rng.uniform(0.5, 2.0, channels)]
+    policy = "mixed_bfloat16" if dtype == "bfloat16" else "float32"
+    fused = BatchNorm(dtype=policy)
+    reference = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=policy)
+    for layer in (fused, reference):
+        layer.build(shape)
+        layer.set_weights([w.astype("float32") for w in weights])
+
+    def step(layer):
+        @tf.function
+        def run(inputs):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                y = layer(inputs, training=True)
+                objective = tf.reduce_sum(tf.cast(y, "float32") * tf.cast(upstream, "float32"))
+            grads = tape.gradient(objective, [inputs, layer.gamma, layer.beta])
+            return y, grads, layer(inputs, training=False)
+        return run
+
+    fused_step, reference_step = step(fused), step(reference)
+    assert "FusedBatchNormV3" in _graph_ops(fused_step, x)
+    assert "FusedBatchNormV3" not in _graph_ops(reference_step, x)
+    tol = dict(rtol=2e-2, atol=3e-2) if dtype == "bfloat16" else dict(rtol=1e-4, atol=1e-4)
+    (y, grads, y_inf), (y_ref, grads_ref, y_inf_ref) = fused_step(x), reference_step(x)
+    assert y.dtype == y_ref.dtype == tf.as_dtype(dtype) and y.shape == y_ref.shape
+    np.testing.assert_allclose(tf.cast(y, "float32"), tf.cast(y_ref, "float32"), **tol)
+    np.testing.assert_allclose(tf.cast(y_inf, "float32"), tf.cast(y_inf_ref, "float32"), **tol)
+    for grad, grad_ref in zip(grads, grads_ref):
+        grad, grad_ref = tf.cast(grad, "float32"), tf.cast(grad_ref, "float32")
+        scale = 1.0 + float(tf.reduce_max(tf.abs(grad_ref)))
+        np.testing.assert_allclose(grad, grad_ref, rtol=tol["rtol"], atol=tol["atol"] * scale)
+    # Both updated their moving statistics once (one traced call each) with the biased variance.
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(getattr(fused, name).numpy(), getattr(reference, name).numpy(),
+                                   rtol=1e-3 if dtype == "bfloat16" else 1e-5, atol=1e-5)
+
+
+def test_fused_batchnorm_is_not_used_where_statistics_must_be_global():
+    """Two replicas with cross_replica=True keep Keras' synchronised path; a mask keeps Keras'."""
+    strategy = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
+    x = tf.random.normal((4, 2, 2, 3))
+    for cross_replica, fused in ((True, False), (False, True)):
+        with strategy.scope():
+            bn = BatchNorm(cross_replica=cross_replica)
+            bn.build((None, 2, 2, 3))
+
+        @tf.function
+        def step(values):
+            return strategy.run(lambda v: bn(v, training=True), args=(values,))
+
+        assert ("FusedBatchNormV3" in _graph_ops(step, x)) is fused
+    masked = BatchNorm()
+    mask = tf.ones((3, 4), bool)
+    masked_step = tf.function(lambda v: masked(v, training=True, mask=mask))
+    assert "FusedBatchNormV3" not in _graph_ops(masked_step, tf.random.normal((3, 4, 5)))
+
+
 def test_batchnorm_rejects_bad_arguments():
     with pytest.raises(ValueError, match="momentum"):
         BatchNorm(momentum=1.5)

@@ -167,3 +167,45 @@ def test_keras_file_saved_under_jax_loads_under_tensorflow(tmp_path):
     np.testing.assert_allclose(
         loaded(x, training=False).numpy(), result["features"], rtol=1e-5, atol=1e-5
     )
+
+
+def test_with_dtype_policy_rebuilds_a_bf16_encoder_in_float32():
+    """The float32 copy of a bf16 ResNet (nested in a wrapper model) has the same weights and
+    names, computes every layer in float32, and gives the bf16 features up to bf16 rounding."""
+    from sslhsic_tf import models
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        resnet = models.resnet(10, 0.25, cifar_stem=True)
+        inputs = keras.Input((32, 32, 3))
+        wrapper = keras.Model(inputs, keras.layers.Dense(4)(resnet(inputs)))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    x = np.random.default_rng(0).uniform(size=(6, 32, 32, 3)).astype("float32")
+    wrapper(x, training=True)  # moves the BatchNorm statistics away from their initial values
+    copy = serving.with_dtype_policy(wrapper, "float32")
+    inner = copy.layers[1]
+    assert isinstance(inner, keras.Model) and inner is not resnet
+    assert {layer.compute_dtype for layer in inner.layers} == {"float32"}
+    assert "bfloat16" in {layer.compute_dtype for layer in resnet.layers}
+    assert [v.path for v in copy.weights] == [v.path for v in wrapper.weights]
+    for a, b in zip(copy.get_weights(), wrapper.get_weights()):
+        np.testing.assert_array_equal(a, b)  # copied, not recomputed
+    bf16, f32 = np.asarray(wrapper(x, training=False)), np.asarray(copy(x, training=False))
+    assert f32.dtype == np.float32
+    np.testing.assert_allclose(f32, bf16, rtol=0.05, atol=0.05 * np.abs(bf16).max())
+    back = serving.with_dtype_policy(copy, "mixed_bfloat16")
+    np.testing.assert_allclose(np.asarray(back(x, training=False)), bf16, rtol=1e-2, atol=1e-2)
+
+
+def test_with_dtype_policy_errors():
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="must be a functional or Sequential"):
+        serving.with_dtype_policy(Subclassed())
+    with pytest.raises(TypeError, match="must be a keras.Model"):
+        serving.with_dtype_policy("encoder")
+    with pytest.raises(ValueError, match="`policy` must be a Keras dtype policy name"):
+        serving.with_dtype_policy(tiny_encoder(), "float8")

@@ -1,7 +1,8 @@
 """The kNN monitor of a pretraining run: every `eval.knn_every_steps` steps, kNN top-1 (cosine,
 k = 200, T = 0.07) lands in train_log.csv, in results.json's `knn_curve` (step, epoch) and in
 knn_curve.png; its last point (taken on the final weights) matches a NumPy kNN on the final
-encoder's features. The run's exported zoo entry keeps the curve, its cost and precision."""
+encoder's features. The run's exported zoo entry keeps the curve, its cost and precision, and
+computes in float32 whatever the run's policy (`--dtype_policy=training` keeps the run's)."""
 
 import json
 
@@ -83,3 +84,19 @@ def test_knn_curve_in_results_and_plot(tmp_path):
     assert training["cpu_hours"] == round(results["train_cpu_seconds"] / 3600, 2)
     assert training["machine"]["cores"] >= 1 and training["machine"]["cpu"]
     assert training["epochs"] == 1 and training["steps"] == 4  # 0.5 epochs: at least 1
+
+    # The export computes in float32 (a bf16 run's encoder is rebuilt) and gives the run's
+    # features up to bf16 rounding; dtype_policy="training" keeps the run's policy.
+    exported = zoo.load("tiny_run", root=str(tmp_path / "zoo"))
+    meta = serving.read_export_metadata(out["path"])
+    assert meta["extra"]["compute_dtypes"] == ["float32"]
+    images = arrays["x_test"][:32].astype("float32") / 255.0
+    run_features = np.asarray(encoder(images, training=False))
+    np.testing.assert_allclose(np.asarray(exported(images, training=False)), run_features, rtol=0.05,
+                               atol=0.05 * np.abs(run_features).max())
+    kept = export.export_run(str(tmp_path / "run"), "as_trained", dtype_policy="training")
+    compute = keras.dtype_policies.get(policy).compute_dtype
+    assert set(serving.read_export_metadata(kept["path"])["extra"]["compute_dtypes"]) == {
+        compute, "float32"}
+    with pytest.raises(ValueError, match="--dtype_policy='float8'"):
+        export.export_run(str(tmp_path / "run"), "bad", dtype_policy="float8")
