@@ -1,4 +1,5 @@
-"""Keras callbacks of the pretraining loop: checkpoints, the divergence policy, a kNN monitor.
+"""Keras callbacks of the pretraining loop: checkpoints, the divergence policy, a kNN monitor,
+the training log.
 
 Test-only fault hook: with `SSLHSIC_FAULT_NONFINITE_STEP=N` in the environment the pretraining
 loop adds `InjectNonFinite(N)`, which overwrites one encoder weight with NaN right before step N
@@ -8,6 +9,7 @@ tests (`tests/faults/`).
 
 import logging
 import math
+import os
 import time
 
 import keras
@@ -199,6 +201,58 @@ class InjectNonFinite(_StepCounter):
         self.done = True
         log.warning("fault injection (%s): encoder weight %s set to NaN before step %d",
                     FAULT_NONFINITE_ENV, variable.path, self.step)
+
+
+class TrainLog(keras.callbacks.CSVLogger):
+    """train_log.csv: one row per fit epoch (checkpoint interval), appended across resumes.
+
+    Keras' CSVLogger fixes its columns at the first row each process writes, so a value logged
+    only every few intervals (the kNN monitor's `knn_top1`) was dropped when that first row
+    lacked it, and a resumed process whose first row had other keys than the file's header wrote
+    misaligned rows. Here the columns are the existing header's (a resumed run) or the first
+    row's keys plus `extra_keys` (a new run), written "NA" where a row lacks them; a key that
+    appears later and is not a column yet adds one: the file is rewritten with it (earlier rows
+    "NA").
+    """
+
+    def __init__(self, filename, extra_keys=(), separator=","):
+        super().__init__(filename, separator=separator, append=True)
+        self.extra_keys = tuple(extra_keys)
+
+    def _header(self):
+        import csv
+
+        if not os.path.exists(self.filename):
+            return None
+        with open(self.filename, newline="") as f:
+            header = next(csv.reader(f, delimiter=self.sep), None)
+        return header[1:] if header and header[0] == "epoch" else None
+
+    def _add_columns(self, keys):
+        import csv
+
+        self.csv_file.close()
+        with open(self.filename, newline="") as f:
+            rows = list(csv.DictReader(f, delimiter=self.sep))
+        self.keys = self.keys + sorted(keys)
+        tmp = f"{self.filename}.tmp-{os.getpid()}"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, ["epoch"] + self.keys, restval="NA", delimiter=self.sep)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.filename)
+        self.csv_file = open(self.filename, "a", newline="")
+        self.writer, self.append_header = None, False
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = self._header() or sorted(set(logs) | set(self.extra_keys))
+        new = set(logs) - set(self.keys)
+        if new:
+            self.csv_file.flush()
+            self._add_columns(new)
+        super().on_epoch_end(epoch, logs)
 
 
 class KnnMonitor(keras.callbacks.Callback):

@@ -452,7 +452,7 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
         callbacks.append(cb.KnnMonitor(eval_train, queries, every=every))
     log_path = os.path.join(workdir, "train_log.csv")
     callbacks += [
-        keras.callbacks.CSVLogger(log_path, append=True),
+        cb.TrainLog(log_path, extra_keys=("knn_top1",) if monitor_queries else ()),
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
         checkpointing,  # last: an interval counts as done once everything else has run
     ]
@@ -554,7 +554,7 @@ def _knn_curve(log_path, interval, per_epoch):
     points = []
     for row in rows:
         value = row.get("knn_top1")
-        if value not in (None, "", "nan"):
+        if value not in (None, "", "nan", "NA"):
             step = (int(row["epoch"]) + 1) * interval
             points.append({"step": step, "epoch": round(step / per_epoch, 3),
                            "knn_top1": float(value)})

@@ -4,6 +4,7 @@ knn_curve.png; its last point (taken on the final weights) matches a NumPy kNN o
 encoder's features. The run's exported zoo entry keeps the curve, its cost and precision, and
 computes in float32 whatever the run's policy (`--dtype_policy=training` keeps the run's)."""
 
+import csv
 import json
 
 import keras
@@ -42,8 +43,8 @@ def test_knn_curve_in_results_and_plot(tmp_path):
                                  "bandwidth_points": 64})
     config.batch_size = 32
     config.total_steps = 4
-    config.checkpoint_every_steps = 2
-    config.eval.knn_every_steps = 2
+    config.checkpoint_every_steps = 1
+    config.eval.knn_every_steps = 2  # every other interval: rows without knn_top1 in between
     config.export.saved_model = False  # the .keras encoder below is what is compared
     config.data.train = f"cifar10_lossless:{npz}:train"
     config.data.test = f"cifar10_lossless:{npz}:test"
@@ -59,6 +60,9 @@ def test_knn_curve_in_results_and_plot(tmp_path):
     assert [p["step"] for p in curve["points"]] == [2, 4]
     assert [p["epoch"] for p in curve["points"]] == [0.25, 0.5]  # 8 steps per epoch
     assert "k=200" in curve["protocol"] and "the 96 test images" in curve["protocol"]
+    with open(tmp_path / "run" / "train_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["knn_top1"] == "NA" for row in rows] == [True, False, True, False]
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["knn_curve"] == curve
     assert (tmp_path / "run" / "knn_curve.png").stat().st_size > 0
