@@ -111,15 +111,14 @@ class NonFiniteGuard(_StepCounter):
             steps = (self.params or {}).get("steps")
             step = ((epoch + 1) * int(steps) if steps
                     else int(self.model.optimizer.iterations.numpy()))
-            shown = dict(list(bad.items())[:3])
-            if len(bad) > 3:
-                shown[f"and {len(bad) - 3} more weights"] = float("nan")
-            self._diverged(step, shown)
+            self._diverged(step, bad)
 
     def _diverged(self, step, bad):
         latest = self.manager.latest_step() if self.manager is not None else None
         self.diverged_at, self.bad_values = step, bad
-        what = ", ".join(f"{k}={v}" for k, v in bad.items())
+        what = ", ".join(f"{k}={v}" for k, v in list(bad.items())[:3])
+        if len(bad) > 3:
+            what += f" (and {len(bad) - 3} more)"
         if self.policy == "rollback" and self.rollbacks < self.max_rollbacks and latest is not None:
             self.rollbacks += 1
             self.rollback_to = latest
