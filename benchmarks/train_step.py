@@ -441,13 +441,14 @@ def _worker_argv(args, worker, **override):
 #: --cpu-configs: (name, overrides of the command line, configurations it runs). The first row
 #: is the default before issue 11 (float32, Keras' composite BatchNorm ops): the baseline.
 BOTH = ("ssl_hsic", "supervised")
-BF16 = {"mixed_precision": "mixed_bfloat16"}
+F32 = {"mixed_precision": "float32", "batchnorm": "fused"}
+BF16 = {"mixed_precision": "mixed_bfloat16", "batchnorm": "fused"}
 CPU_CONFIGS = (
-    ("float32, Keras BN ops (before)", {"batchnorm": "keras"}, BOTH),
+    ("float32, Keras BN ops (before)", {**F32, "batchnorm": "keras"}, BOTH),
     ("mixed_bfloat16, Keras BN ops", {**BF16, "batchnorm": "keras"}, BOTH),
-    ("float32, fused BN", {}, BOTH),
+    ("float32, fused BN", F32, BOTH),
     ("mixed_bfloat16, fused BN", BF16, BOTH),
-    ("XLA", {"jit_compile": True}, BOTH),
+    ("XLA", {**F32, "jit_compile": True}, BOTH),
     ("mixed_bfloat16 + XLA", {**BF16, "jit_compile": True}, BOTH),
     ("bf16, fused BN, 1 inter-op thread", {**BF16, "inter_threads": 1}, BOTH),
     ("bf16, fused BN, real input (demo)", {**BF16, "input": "demo"}, ("ssl_hsic",)),
