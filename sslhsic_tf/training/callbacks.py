@@ -15,6 +15,8 @@ import time
 import keras
 import numpy as np
 
+from sslhsic_tf.training.checkpoint import nonfinite_weights
+
 log = logging.getLogger("sslhsic_tf")
 
 NONFINITE_POLICIES = ("stop", "rollback")
@@ -102,11 +104,7 @@ class NonFiniteGuard(_StepCounter):
     def on_epoch_end(self, epoch, logs=None):
         if self.diverged_at is not None:
             return
-        bad = {}  # in the model's order: the first is nearest the input
-        for variable in self.model.weights:
-            value = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
-            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                bad[f"weight {variable.path}"] = float(value[~np.isfinite(value)].flat[0])
+        bad = {f"weight {path}": value for path, value in nonfinite_weights(self.model).items()}
         if bad:
             steps = (self.params or {}).get("steps")
             step = ((epoch + 1) * int(steps) if steps

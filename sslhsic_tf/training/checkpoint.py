@@ -102,6 +102,17 @@ def is_chief():
     return kind in (None, "worker") and index == 0
 
 
+def nonfinite_weights(model):
+    """{variable path: its first non-finite value} over `model.weights`, in the model's order
+    (the first is nearest the input); {} when every float weight is finite."""
+    bad = {}
+    for variable in model.weights:
+        value = np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable)
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            bad[variable.path] = float(value[~np.isfinite(value)].flat[0])
+    return bad
+
+
 class CheckpointManager:
     """Saves and restores `ckpt-<step>` folders in `directory`, keeping the newest `max_to_keep`."""
 
@@ -184,13 +195,12 @@ class CheckpointManager:
         the latest).
         """
         step = int(step)
-        for v in model.weights:
-            value = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
-            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                raise FloatingPointError(
-                    f"not saving checkpoint at step {step}: variable {v.path} is not finite "
-                    f"(the last good checkpoint is step {self.latest_step()})"
-                )
+        bad = nonfinite_weights(model)
+        if bad:
+            raise FloatingPointError(
+                f"not saving checkpoint at step {step}: variable {next(iter(bad))} is not finite "
+                f"(the last good checkpoint is step {self.latest_step()})"
+            )
         final = self.path(step)
         if not is_chief():
             return final
