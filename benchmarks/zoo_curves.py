@@ -10,9 +10,12 @@ measured CPU-hours per epoch). Writes one PNG with the curves, their fits and th
     python -m benchmarks.zoo_curves ../runs/zoo/ssl_hsic ../runs/zoo/cissl \\
         --out benchmarks/results/zoo_cpu
 
-A log-linear fit of a short run is an estimate, not a promise: these curves bend down as the
-learning rate decays at the end of each run, and a longer run's curve depends on its own
-schedule; it says the order of magnitude (tens or hundreds of epochs).
+A log-linear fit of one run's monitor is an estimate, not a promise: the curve bends as the
+cosine learning rate decays (flat early, steep late, flat at the end), so mid-run points say
+little about a longer run. The better guide is the schedule fit: for a method with finished runs
+of different lengths (each a whole schedule), kNN at the end of each run (k = 200, all test
+images) against ln(epochs). `--point METHOD:EPOCHS:KNN` adds the end of a run whose folder is
+gone (state where the figure comes from).
 """
 
 import argparse
@@ -27,21 +30,26 @@ if __package__ in (None, ""):
 
 
 def read_run(workdir):
-    """{"name", "points": [(epoch, knn)], "cpu_seconds", "epochs_done", "total_epochs"}."""
-    name = os.path.basename(os.path.normpath(workdir))
+    """{"name", "method", "points": [(epoch, knn)], "cpu_seconds", "epochs_done", "total_epochs",
+    "final_knn"} (final_knn: k = 200 on the whole test split once the run has finished, else None)."""
+    name = "/".join(os.path.normpath(workdir).split(os.sep)[-2:])  # e.g. zoo/cissl
     results_path = os.path.join(workdir, "results.json")
-    points, cpu_seconds, epochs_done, total = [], None, None, None
+    points, cpu_seconds, epochs_done, total, method, final = [], None, None, None, None, None
     if os.path.exists(results_path):
         with open(results_path) as f:
             results = json.load(f)
         points = [(p["epoch"], p["knn_top1"]) for p in results.get("knn_curve", {}).get("points", [])]
         cpu_seconds = results.get("train_cpu_seconds")
         epochs_done = total = results.get("epochs")
+        method = results.get("method")
+        if results.get("knn_k") == 200:
+            final = results.get("knn_top1")
     else:  # a run still going: its log (read as the loop reads it) and latest checkpoint
         from sslhsic_tf.training import loop
 
         with open(os.path.join(workdir, "config.json")) as f:
             config = json.load(f)["config"]
+        method = config.get("method")
         states = sorted(glob.glob(os.path.join(workdir, "checkpoints", "ckpt-*", "state.json")))
         state = {}
         if states:
@@ -54,8 +62,34 @@ def read_run(workdir):
             points = [(p["epoch"], p["knn_top1"]) for p in loop._knn_curve(
                 os.path.join(workdir, "train_log.csv"), config["checkpoint_every_steps"], per_epoch)]
         cpu_seconds = state.get("train_cpu_seconds")
-    return {"name": name, "points": points, "cpu_seconds": cpu_seconds,
-            "epochs_done": epochs_done, "total_epochs": total}
+    return {"name": name, "method": method, "points": points, "cpu_seconds": cpu_seconds,
+            "epochs_done": epochs_done, "total_epochs": total, "final_knn": final}
+
+
+def parse_point(text):
+    """"METHOD:EPOCHS:KNN" -> (method, epochs, knn), knn a fraction in (0, 1]."""
+    parts = text.split(":")
+    try:
+        method, epochs, knn = parts[0], float(parts[1]), float(parts[2])
+    except (IndexError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"--point expected METHOD:EPOCHS:KNN, e.g. ssl_hsic_no_target:3:0.503; got {text!r}")
+    if len(parts) != 3 or not method or epochs <= 0 or not 0 < knn <= 1:
+        raise argparse.ArgumentTypeError(
+            f"--point expected METHOD:EPOCHS:KNN with epochs > 0 and kNN a fraction in (0, 1], "
+            f"e.g. ssl_hsic_no_target:3:0.503; got {text!r}")
+    return method, epochs, knn
+
+
+def schedule_ends(runs, extra_points):
+    """{method: sorted [(epochs, final kNN)]}: the end of every finished run, plus extra_points."""
+    ends = {}
+    for run in runs:
+        if run["final_knn"] is not None and run["method"]:
+            ends.setdefault(run["method"], []).append((run["total_epochs"], run["final_knn"]))
+    for method, epochs, knn in extra_points:
+        ends.setdefault(method, []).append((epochs, knn))
+    return {method: sorted(points) for method, points in ends.items()}
 
 
 def fit_log(points, fit_from):
@@ -80,6 +114,29 @@ def epochs_to_reach(fit, target):
     return math.exp((target - a) / b)
 
 
+def plot_panel(axis, series, targets, style, xlabel, ylabel, title):
+    """series: [(label, [(epoch, knn)], fit or None, {target: {"epochs"}}, fit start or None)]."""
+    for label, points, fit, reached, fit_from in series:
+        if not points:
+            continue
+        epochs, knn = zip(*points)
+        line, = axis.plot(epochs, [100 * k for k in knn], style, label=label)
+        if fit:
+            start = fit_from or min(epochs)
+            reach = max([v["epochs"] for v in reached.values() if math.isfinite(v["epochs"])]
+                        + [max(epochs)])
+            xs = [start * (reach / start) ** (i / 50) for i in range(51)]
+            axis.plot(xs, [100 * (fit[0] + fit[1] * math.log(x)) for x in xs], "--",
+                      color=line.get_color(), alpha=0.6, label=f"{label} fit")
+    for target in targets:
+        axis.axhline(100 * target, color="gray", lw=0.8, ls=":")
+    axis.set_xscale("log")
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.legend(fontsize=8)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workdirs", nargs="+")
@@ -87,6 +144,8 @@ def main():
     parser.add_argument("--fit-from", type=float, default=1.5,
                         help="fit only points from this epoch on (the first epoch is warmup)")
     parser.add_argument("--out", default="", help="folder for zoo_curves.png and zoo_curves.json")
+    parser.add_argument("--point", type=parse_point, action="append", default=[],
+                        help="METHOD:EPOCHS:KNN, the end of a finished run not given as a folder")
     args = parser.parse_args()
 
     runs = [read_run(w) for w in args.workdirs]
@@ -112,35 +171,49 @@ def main():
                       + (f", {hours:,.0f} CPU-hours on this machine" if hours else ""))
         summary.append(record)
 
+    # The schedule fit: one point per finished run (its final kNN), per method.
+    cost, longest = {}, {}  # CPU-hours per epoch of each method's longest run (the latest code)
+    for run in runs:
+        if run["method"] and run["cpu_seconds"] and run["epochs_done"]:
+            if run["epochs_done"] > longest.get(run["method"], 0):
+                longest[run["method"]] = run["epochs_done"]
+                cost[run["method"]] = run["cpu_seconds"] / 3600 / run["epochs_done"]
+    schedule = {}
+    for method, ends in schedule_ends(runs, args.point).items():
+        print(f"== {method}, end of each run (k=200, all test images): "
+              + ", ".join(f"{e:g} epochs: {100 * k:.1f}" for e, k in ends))
+        fit = fit_log(ends, 0) if len({e for e, _ in ends}) > 1 else None
+        schedule[method] = {"ends": ends, "fit": fit, "cpu_hours_per_epoch": cost.get(method),
+                            "targets": {}}
+        if not fit:
+            continue
+        print(f"   schedule fit: kNN = {100 * fit[0]:.1f} + {100 * fit[1]:.1f} ln(epochs)")
+        for target in args.targets:
+            epochs = epochs_to_reach(fit, target)
+            hours = (epochs * cost[method] if method in cost and math.isfinite(epochs) else None)
+            schedule[method]["targets"][f"{target:.2f}"] = {"epochs": epochs, "cpu_hours": hours}
+            print(f"   {100 * target:.0f}% kNN at the end of a run of about {epochs:,.0f} epochs"
+                  + (f", {hours:,.1f} CPU-hours on this machine" if hours else ""))
+
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "zoo_curves.json"), "w") as f:
-            json.dump(summary, f, indent=1, default=str)
+            json.dump({"runs": summary, "schedule_fits": schedule}, f, indent=1, default=str)
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        figure, axis = plt.subplots(figsize=(7, 4.5))
-        for record in summary:
-            if not record["points"]:
-                continue
-            epochs, knn = zip(*record["points"])
-            line, = axis.plot(epochs, [100 * k for k in knn], "o-", label=record["name"])
-            if record["fit"]:
-                a, b = record["fit"]
-                reach = max([v["epochs"] for v in record["targets"].values()
-                             if math.isfinite(v["epochs"])] + [max(epochs)])
-                xs = [args.fit_from * (reach / args.fit_from) ** (i / 50) for i in range(51)]
-                axis.plot(xs, [100 * (a + b * math.log(x)) for x in xs], "--",
-                          color=line.get_color(), alpha=0.6, label=f"{record['name']} fit")
-        for target in args.targets:
-            axis.axhline(100 * target, color="gray", lw=0.8, ls=":")
-        axis.set_xscale("log")
-        axis.set_xlabel("epochs (log scale)")
-        axis.set_ylabel("kNN top-1 (%), k = 200")
-        axis.set_title("CIFAR-10 CPU zoo runs: kNN monitor and log-linear extrapolation")
-        axis.legend(fontsize=8)
+        figure, (axis, ends_axis) = plt.subplots(1, 2, figsize=(13, 4.5))
+        plot_panel(axis, [(r["name"], r["points"], r["fit"], r["targets"], args.fit_from)
+                          for r in summary], args.targets, "o-", "epochs (log scale)",
+                   "kNN top-1 (%), k = 200",
+                   "CIFAR-10 CPU zoo runs: kNN monitor and log-linear extrapolation")
+        plot_panel(ends_axis, [(m, r["ends"], r["fit"], r["targets"], None)
+                               for m, r in schedule.items()], args.targets, "s",
+                   "epochs of the whole run (log scale)",
+                   "final kNN top-1 (%), k = 200, all test images",
+                   "End of each run and the schedule fit")
         figure.tight_layout()
         figure.savefig(os.path.join(args.out, "zoo_curves.png"), dpi=110)
         print(f"wrote {args.out}/zoo_curves.png and zoo_curves.json")
