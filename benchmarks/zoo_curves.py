@@ -114,6 +114,19 @@ def epochs_to_reach(fit, target):
     return math.exp((target - a) / b)
 
 
+def reach_targets(fit, targets, cpu_hours_per_epoch, phrase, hours_digits):
+    """Prints and returns {"0.65": {"epochs", "cpu_hours"}} where the fit reaches each target."""
+    reached = {}
+    for target in targets:
+        epochs = epochs_to_reach(fit, target)
+        hours = (epochs * cpu_hours_per_epoch
+                 if cpu_hours_per_epoch and math.isfinite(epochs) else None)
+        reached[f"{target:.2f}"] = {"epochs": epochs, "cpu_hours": hours}
+        print(f"   {100 * target:.0f}% kNN {phrase} {epochs:,.0f} epochs"
+              + (f", {hours:,.{hours_digits}f} CPU-hours on this machine" if hours else ""))
+    return reached
+
+
 def plot_panel(axis, series, targets, style, xlabel, ylabel, title):
     """series: [(label, [(epoch, knn)], fit or None, {target: {"epochs"}}, fit start or None)]."""
     for label, points, fit, reached, fit_from in series:
@@ -163,21 +176,14 @@ def main():
         if fit:
             print(f"   fit: kNN = {100 * fit[0]:.1f} + {100 * fit[1]:.1f} ln(epochs) "
                   f"(points from epoch {args.fit_from:g})")
-            for target in args.targets:
-                epochs = epochs_to_reach(fit, target)
-                hours = epochs * per_epoch if per_epoch and math.isfinite(epochs) else None
-                record["targets"][f"{target:.2f}"] = {"epochs": epochs, "cpu_hours": hours}
-                print(f"   {100 * target:.0f}% kNN at about {epochs:,.0f} epochs"
-                      + (f", {hours:,.0f} CPU-hours on this machine" if hours else ""))
+            record["targets"] = reach_targets(fit, args.targets, per_epoch, "at about", 0)
         summary.append(record)
 
     # The schedule fit: one point per finished run (its final kNN), per method.
-    cost, longest = {}, {}  # CPU-hours per epoch of each method's longest run (the latest code)
-    for run in runs:
-        if run["method"] and run["cpu_seconds"] and run["epochs_done"]:
-            if run["epochs_done"] > longest.get(run["method"], 0):
-                longest[run["method"]] = run["epochs_done"]
-                cost[run["method"]] = run["cpu_seconds"] / 3600 / run["epochs_done"]
+    cost = {}  # CPU-hours per epoch of each method's longest run (the latest code): longest last
+    for record in sorted(summary, key=lambda r: r["epochs_done"] or 0):
+        if record["method"] and record["cpu_hours_per_epoch"]:
+            cost[record["method"]] = record["cpu_hours_per_epoch"]
     schedule = {}
     for method, ends in schedule_ends(runs, args.point).items():
         print(f"== {method}, end of each run (k=200, all test images): "
@@ -188,12 +194,8 @@ def main():
         if not fit:
             continue
         print(f"   schedule fit: kNN = {100 * fit[0]:.1f} + {100 * fit[1]:.1f} ln(epochs)")
-        for target in args.targets:
-            epochs = epochs_to_reach(fit, target)
-            hours = (epochs * cost[method] if method in cost and math.isfinite(epochs) else None)
-            schedule[method]["targets"][f"{target:.2f}"] = {"epochs": epochs, "cpu_hours": hours}
-            print(f"   {100 * target:.0f}% kNN at the end of a run of about {epochs:,.0f} epochs"
-                  + (f", {hours:,.1f} CPU-hours on this machine" if hours else ""))
+        schedule[method]["targets"] = reach_targets(fit, args.targets, cost.get(method),
+                                                    "at the end of a run of about", 1)
 
     if args.out:
         os.makedirs(args.out, exist_ok=True)
