@@ -3,12 +3,27 @@
 import pathlib
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = pathlib.Path(__file__).parent
+
+
+class BuildWithZooManifest(build_py):
+    """Copies the zoo's published manifest (exports/manifest.json) into the package, so that an
+    installed sslhsic_tf lists the zoo and downloads its entries (sslhsic_tf/zoo/remote.py)."""
+
+    def run(self):
+        super().run()
+        if not self.dry_run:
+            target = pathlib.Path(self.build_lib, "sslhsic_tf", "zoo", "manifest.json")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.copy_file(str(HERE / "exports" / "manifest.json"), str(target))
+
 VERSION = {}
 exec((HERE / "sslhsic_tf" / "version.py").read_text(), VERSION)
 
 setup(
+    cmdclass={"build_py": BuildWithZooManifest},
     name="sslhsic_tf",
     version=VERSION["__version__"],
     description=(
@@ -30,6 +45,7 @@ setup(
         "importlib_resources>=5",  # tensorflow-datasets needs it to download, but does not list it
         "tensorflow-hub>=0.16",
         "tensorboard>=2.16",
+        "requests>=2.25",  # zoo downloads (retries through urllib3)
         "absl-py>=1.0",
         "ml_collections>=0.1.1",
         "numpy>=1.26",
@@ -46,6 +62,7 @@ setup(
             "sslhsic-evaluate=sslhsic_tf.evaluate:run",
             "sslhsic-export=sslhsic_tf.export:run",
             "sslhsic-analyze=sslhsic_tf.analyze:run",
+            "sslhsic-zoo=sslhsic_tf.zoo.cli:main",
         ]
     },
 )

@@ -50,7 +50,7 @@ def imagenet(method, **method_kwargs):
     c.method = method
     c.method_kwargs = _method_kwargs(method, **method_kwargs)
     c.model.update({"depth": 50, "width_multiplier": 1.0, "cifar_stem": False})
-    c.data.update({"train": "tfds:imagenet2012:train", "test": "tfds:imagenet2012:validation",
+    c.data.update({"dataset": "", "train": "tfds:imagenet2012:train", "test": "tfds:imagenet2012:validation",
                    "views": "byol", "eval": "imagenet", "image_size": 224})
     c.batch_size = 4096
     c.eval.protocols = ("knn",)
@@ -81,7 +81,7 @@ def tinyimagenet(method, **method_kwargs):
     c = base()
     c.method = method
     c.method_kwargs = _method_kwargs(method, **method_kwargs)
-    c.data.update({"train": f"folder:{TINYIMAGENET_DIR}/train",
+    c.data.update({"dataset": "", "train": f"folder:{TINYIMAGENET_DIR}/train",
                    "test": f"folder:{TINYIMAGENET_DIR}/val",
                    "views": "issl_tinyimagenet", "eval": "tinyimagenet", "image_size": 64})
     c.epochs = 300.0

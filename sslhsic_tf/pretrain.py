@@ -116,6 +116,9 @@ def main(argv):
     from sslhsic_tf.training import loop
 
     config = FLAGS.config
+    from sslhsic_tf.training.config_checks import apply_command_line_dataset
+
+    apply_command_line_dataset(config, sys.argv[1:])
     name = os.path.splitext(os.path.basename(flags.FLAGS["config"].config_filename))[0]
     workdir = FLAGS.workdir or os.path.join("runs", name)
     results = loop.pretrain(

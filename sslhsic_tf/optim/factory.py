@@ -10,6 +10,7 @@ import keras
 
 from sslhsic_tf.optim.lars import LARS
 from sslhsic_tf.optim.schedules import WarmupCosine, scaled_learning_rate
+from sslhsic_tf.optim.sgd import CoupledSGD
 
 #: Optimizer names `build_optimizer` knows.
 OPTIMIZER_NAMES = ("lars", "adamw", "sgd")
@@ -63,4 +64,6 @@ def build_optimizer(settings, total_steps, batch_size):
     if name == "adamw":
         return keras.optimizers.AdamW(learning_rate=schedule,
                                       weight_decay=settings["weight_decay"], **clip)
-    return keras.optimizers.SGD(learning_rate=schedule, momentum=settings["momentum"], **clip)
+    # "sgd": torch.optim.SGD's update (weight decay in the gradient, on every variable).
+    return CoupledSGD(learning_rate=schedule, momentum=settings["momentum"],
+                      weight_decay=settings["weight_decay"], **clip)

@@ -73,16 +73,47 @@ def _unknown_keys(config, base):
     return problems
 
 
+def dataset_split(dataset, split):
+    """The source spec of `split` ("train" / "test") of a `data.dataset` spec: SPEC:split, or for
+    image folders folder:DIR/split (the test split: DIR/test, else DIR/val, else none: "")."""
+    import os
+
+    kind, _, rest = dataset.partition(":")
+    if kind != "folder":
+        return f"{dataset}:{split}"
+    if split == "train":
+        return f"folder:{os.path.join(rest, 'train')}"
+    for name in ("test", "val"):
+        if os.path.isdir(os.path.join(rest, name)):
+            return f"folder:{os.path.join(rest, name)}"
+    return ""
+
+
 def resolve_sources(config):
-    """Fills empty data.train / data.test from data.dataset (`dataset + ":train"`, `":test"`);
-    returns {"train": flag, "test": flag}, the flag each spec came from, for error messages."""
+    """Fills empty data.train / data.test from data.dataset (`dataset_split`); returns
+    {"train": flag, "test": flag}, the flag each spec came from, for error messages."""
     data, flags = config.data, {}
     for split in ("train", "test"):
         flags[split] = f"--config.data.{split}"
         if not data.get(split) and data.get("dataset"):
-            data[split] = f"{data.dataset}:{split}"
+            data[split] = dataset_split(data.dataset, split)
             flags[split] = "--config.data.dataset"
     return flags
+
+
+def apply_command_line_dataset(config, argv):
+    """A `--config.data.dataset` on the command line wins over the preset's data.train /
+    data.test (cleared unless they are on the command line too), so that it takes effect
+    whatever the preset names."""
+    def given(key):
+        flag = f"--config.{key}"
+        return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+    if not given("data.dataset"):
+        return
+    for split in ("train", "test"):
+        if not given(f"data.{split}"):
+            config.data[split] = ""
 
 
 def check_config(config):
@@ -112,6 +143,9 @@ def check_config(config):
     if total == 0 and (isinstance(epochs, bool) or not isinstance(epochs, (int, float))
                        or not epochs > 0):
         _fail("epochs", epochs, "expected a number > 0 (or set config.total_steps)")
+    stop = c.get("stop_after_epochs", 0.0)
+    if isinstance(stop, bool) or not isinstance(stop, (int, float)) or not stop >= 0:
+        _fail("stop_after_epochs", stop, "expected a number >= 0 (0: the whole run)")
     every = c.get("checkpoint_every_steps", 1)
     if not _is_int(every) or every < 1:
         _fail("checkpoint_every_steps", every, "expected an int >= 1")

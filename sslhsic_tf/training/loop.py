@@ -260,7 +260,8 @@ def build_model(config, num_classes, total_steps):
 
 
 def schedule(config, train):
-    """(total_steps, interval): total steps rounded up to whole checkpoint intervals."""
+    """(total_steps, interval, steps per epoch): total steps rounded up to whole checkpoint
+    intervals."""
     from sslhsic_tf import data
 
     per_epoch = data.steps_per_epoch(train, config.batch_size)
@@ -271,6 +272,16 @@ def schedule(config, train):
     interval = max(1, min(int(config.checkpoint_every_steps), total))
     fit_epochs = int(math.ceil(total / interval))
     return fit_epochs * interval, interval, per_epoch
+
+
+def stop_step(config, total_steps, interval, per_epoch):
+    """The step this process trains to: `total_steps`, or with `config.stop_after_epochs` the
+    first checkpoint boundary at or after that many epochs (never past the end)."""
+    stop = float(config.get("stop_after_epochs", 0.0) or 0.0)
+    if not stop:
+        return total_steps
+    boundary = int(math.ceil(math.ceil(stop * per_epoch) / interval)) * interval
+    return min(total_steps, max(interval, boundary))
 
 
 def truncate_train_log(path, first_epoch):
@@ -403,6 +414,7 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
     num_classes = train.num_classes if train.num_classes and train.num_classes > 1 else None
     _check_labels(train, test, num_classes)
     total_steps, interval, per_epoch = schedule(config, train)
+    end_step = stop_step(config, total_steps, interval, per_epoch)
 
     strat = distribute.make_strategy(strategy, tpu_address=tpu_address, devices=devices)
     _check_replicas(config.batch_size, strat, strategy)
@@ -416,12 +428,15 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
         log.info("the run in %s is complete (step %d of %d)", workdir, start_step, total_steps)
     elif start_step:
         log.info("resuming from the checkpoint of step %d of %d", start_step, total_steps)
+    if end_step < total_steps:
+        log.info("stopping at step %d of the %d-step schedule (--config.stop_after_epochs=%g)",
+                 end_step, total_steps, config.stop_after_epochs)
 
     export_path, keep_export = None, False
     if saved_model and keras.backend.backend() == "tensorflow" and is_chief():
         name = config.export.get("name") or f"{config.method}_{encoder.name}"
         export_path = os.path.join(workdir, "export", name)
-        keep_export = _check_export(workdir, name, start_step, total_steps, overwrite)
+        keep_export = _check_export(workdir, name, start_step, end_step, overwrite)
 
 
     def make_dataset(position):
@@ -461,7 +476,7 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
         manager.save(model, 0, fit_epoch=0, total_steps=total_steps, data_offset=0)
     history, data_offset = fit_with_policy(
         model, make_dataset, manager=manager, guard=guard, checkpointing=checkpointing,
-        callbacks=callbacks, start_step=start_step, total_steps=total_steps, interval=interval,
+        callbacks=callbacks, start_step=start_step, total_steps=end_step, interval=interval,
         data_offset=data_offset, log_path=log_path, verbose=verbose, scope=strat.scope,
     )
     train_seconds = time.time() - t0
@@ -474,6 +489,8 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
         "batch_size": config.batch_size,
         "total_steps": total_steps,
         "epochs": total_steps / per_epoch,
+        "trained_steps": end_step,
+        "trained_epochs": round(end_step / per_epoch, 3),
         "train_seconds": round(train_seconds, 1),
         # every process that trained this run (resumes included), from its checkpoints
         **checkpointing.cost(),

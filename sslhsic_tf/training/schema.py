@@ -5,15 +5,21 @@ options of a method as a config block (`method_kwargs`). The presets in `configs
 Fields:
   method, method_kwargs      methods.create(method, encoder, **method_kwargs)
   model                      models.resnet(**model)
-  data.dataset               a source spec without its split ("tfds:cifar10", "demo",
-                             "cifar10_archive:PATH"): data.train / data.test, where empty, are it
-                             + ":train" / ":test"
+  data.dataset               a source spec without its split ("demo", the default;
+                             "tfds:cifar10", "cifar10_archive:PATH", "folder:DIR" with DIR/train
+                             and DIR/test): data.train / data.test, where empty, are its splits;
+                             given on the command line, it replaces the preset's train / test
+                             (unless those are given too)
   data.train / data.test     source specs (sslhsic_tf.data.from_spec): "demo:train",
                              "cifar10_archive:PATH:train", "tfds:NAME:split", "folder:DIR", ...
   data.views / data.eval     augmentation presets (sslhsic_tf.data.PRESETS / EVAL_PRESETS)
   data.image_size            the size the encoder is trained and exported at
   batch_size                 global batch size
-  epochs or total_steps      run length (total_steps wins when set)
+  epochs or total_steps      run length (total_steps wins when set): the length the learning
+                             rate and EMA schedules are laid out over
+  stop_after_epochs          0 (the whole run), or stop at the first checkpoint at or after this
+                             many epochs, the schedules still those of the whole run (the first
+                             epochs of a long run); resuming with a larger value (or 0) goes on
   optimizer                  overrides of the method's default optimizer (optim.OPTIMIZER_DEFAULTS:
                              name, base_learning_rate, weight_decay, momentum, trust_coefficient,
                              warmup_fraction, clipnorm)
@@ -61,13 +67,14 @@ def base():
     c.model = ml_collections.ConfigDict({"depth": 18, "width_multiplier": 1.0, "cifar_stem": True,
                                          "padding": "same"})
     c.data = ml_collections.ConfigDict({
-        "dataset": "", "train": "demo:train", "test": "demo:test", "views": "cifar10",
+        "dataset": "demo", "train": "", "test": "", "views": "cifar10",
         "eval": "cifar10",
         "image_size": 32,
     })
     c.batch_size = 256
     c.epochs = 100.0
     c.total_steps = 0
+    c.stop_after_epochs = 0.0
     c.optimizer = ml_collections.ConfigDict(
         {k: config_dict.placeholder(t) for k, t in optim.OPTIMIZER_TYPES.items()})
     c.seed = 0

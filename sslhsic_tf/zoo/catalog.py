@@ -8,7 +8,8 @@ import os
 import pathlib
 
 from sslhsic_tf.version import __version__
-from sslhsic_tf.zoo.checksums import scan_folder, verify_folder
+from sslhsic_tf.zoo import remote
+from sslhsic_tf.zoo.checksums import ZooIntegrityError, scan_folder, sha256_file, verify_folder
 from sslhsic_tf.zoo.manifest import (
     ManifestError,
     locked,
@@ -16,63 +17,155 @@ from sslhsic_tf.zoo.manifest import (
     validate_entry,
     write_manifest,
 )
-from sslhsic_tf.zoo.paths import check_name, resolve_root, safe_join
+from sslhsic_tf.zoo.paths import ENV_VAR, MANIFEST_NAME, check_name, resolve_root, safe_join
 
 # Kept out of the zoo package's dependencies on TensorFlow: read without importing serving.
 _EXPORT_METADATA = "sslhsic_tf_export.json"  # serving.metadata.METADATA_FILENAME
 
 
+#: The published manifest inside an installed package (setup.py copies exports/manifest.json
+#: there when it builds a wheel); a clone reads the repository's exports/manifest.json itself.
+PACKAGE_FOLDER = pathlib.Path(__file__).resolve().parent
+
+
+def repository_exports():
+    """The repository's exports/ folder beside the package (it exists in a clone)."""
+    return PACKAGE_FOLDER.parents[1] / "exports"
+
+
+def _published_folder():
+    """The folder whose manifest.json is the published zoo: the package's, else the clone's."""
+    if (PACKAGE_FOLDER / MANIFEST_NAME).is_file():
+        return PACKAGE_FOLDER
+    return repository_exports()
+
+
+def _catalogue(root):
+    """(manifest, zoo folder or None): an explicit `root` / $SSLHSIC_ZOO is a local zoo (its
+    own manifest and files); otherwise the published zoo (None: files found by `_locate`)."""
+    if root is not None or os.environ.get(ENV_VAR):
+        zoo_root = resolve_root(root)
+        return read_manifest(zoo_root), zoo_root
+    return read_manifest(_published_folder()), None
+
+
+def _locate(entry, zoo_root, cache_dir):
+    """(folder of the entry's files, where): the local zoo's, else the clone's exports/ where
+    it holds the entry, else the cache's (which may not exist yet)."""
+    label = "zoo model folder"
+    if zoo_root is not None:
+        return safe_join(zoo_root, entry["folder"], label), "zoo folder"
+    exports = repository_exports()
+    if exports.is_dir():
+        folder = safe_join(exports, entry["folder"], label)
+        if folder.is_dir():
+            return folder, "repository"
+    return safe_join(remote.cache_dir(cache_dir), entry["folder"], label), "cache"
+
+
 def list_models(root=None):
-    """Sorted names of the models in the zoo at `root` (default: `zoo.root()`)."""
-    return sorted(read_manifest(resolve_root(root))["models"])
+    """Sorted names of the models in the zoo at `root` (default: $SSLHSIC_ZOO, else the
+    published zoo, downloaded or not)."""
+    return sorted(_catalogue(root)[0]["models"])
 
 
-def _entry(name, zoo_root):
+def _entry(name, models, where):
     check_name(name)
-    models = read_manifest(zoo_root)["models"]
     if name not in models:
         close = difflib.get_close_matches(name, sorted(models), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         available = ", ".join(sorted(models)) or "none"
-        raise ValueError(f"unknown zoo model {name!r} in {zoo_root}; {hint}available: {available}")
+        raise ValueError(f"unknown zoo model {name!r} in {where}; {hint}available: {available}")
     return models[name]
 
 
-def info(name, root=None):
-    """The manifest entry of `name` plus `name` and `path` (absolute path of its SavedModel folder).
+def info(name, root=None, cache_dir=None):
+    """The manifest entry of `name` plus `name`, `path` (absolute path of its folder: the local
+    zoo's, the clone's exports/, or the cache's), `source` ("zoo folder", "repository" or
+    "cache") and `available` (whether that folder exists: False before a download).
 
     Includes `input_shape` `[H, W, 3]`, `feature_dim`, `method`, `architecture`, `training`,
     `evaluation` (each figure with its protocol) and `files`. Files are NOT verified here.
     """
-    zoo_root = resolve_root(root)
-    entry = copy.deepcopy(_entry(name, zoo_root))
-    path = safe_join(zoo_root, entry["folder"], f"zoo model {name!r} folder")
-    return {**entry, "name": name, "path": str(path)}
+    manifest, zoo_root = _catalogue(root)
+    entry = copy.deepcopy(_entry(name, manifest["models"], zoo_root or "the published zoo"))
+    path, source = _locate(entry, zoo_root, cache_dir)
+    return {**entry, "name": name, "path": str(path), "source": source,
+            "available": path.is_dir()}
 
 
-def verify(name, root=None):
+def verify(name, root=None, cache_dir=None):
     """Checks every file of `name` (no links, none missing or extra, size, SHA-256); returns info.
 
-    Raises `ZooIntegrityError` (a ValueError) listing every problem, each naming its file.
+    Raises `ZooIntegrityError` (a ValueError) listing every problem, each naming its file, and
+    FileNotFoundError for a published entry that is not downloaded yet.
     """
-    desc = info(name, root)
+    desc = info(name, root, cache_dir)
+    if desc["source"] == "cache" and not desc["available"]:
+        raise FileNotFoundError(
+            f"zoo model {name!r} is not downloaded ({desc['path']}): `sslhsic-zoo download "
+            f"{name}` or zoo.download({name!r})")
     verify_folder(desc["path"], desc["files"], f"zoo model {name!r}")
     return desc
 
 
-def load(name, root=None):
-    """Verifies `name` (see `verify`), then returns `tf.saved_model.load` of its folder.
+def download(name, *, url=None, cache_dir=None, force=False, progress=None, root=None):
+    """The verified folder of `name`, downloaded into the cache where no copy is found.
+
+    Looks in order at: `root` / $SSLHSIC_ZOO (never downloads), the clone's exports/, the cache
+    (`zoo.remote.cache_dir`); then fetches the entry's archive from `url`, $SSLHSIC_ZOO_URL or
+    the manifest's base_url. `force`: fetch it again into the cache (a damaged copy is refused
+    otherwise). `progress`: None shows it for files above a few MB. Returns a pathlib.Path.
+    """
+    manifest, zoo_root = _catalogue(root)
+    entry = _entry(name, manifest["models"], zoo_root or "the published zoo")
+    path, source = _locate(entry, zoo_root, cache_dir)
+    if source != "cache":
+        verify_folder(path, entry["files"], f"zoo model {name!r}")
+        return path
+    return remote.download(name, entry, manifest, url=url, cache=cache_dir, force=force,
+                           progress=progress)
+
+
+def load(name, root=None, *, url=None, cache_dir=None):
+    """`download(name)` (verified, fetched where needed), then `tf.saved_model.load` of it.
 
     The result is callable as `obj(images, training=False)` (float32 RGB `[B, H, W, 3]` in
     [0, 1] at `info(name)["input_shape"]`) -> float32 `[B, feature_dim]`. For fine-tuning in
-    tf_keras, `verify(name)` then `hub.KerasLayer(info(name)["path"], trainable=True)`.
+    tf_keras, `hub.KerasLayer(str(zoo.download(name)), trainable=True)`.
     (Files are trusted between the check and the load: do not load from a folder others can
     write to.)
     """
     import tensorflow as tf
 
-    desc = verify(name, root)
-    return tf.saved_model.load(desc["path"])
+    return tf.saved_model.load(str(download(name, url=url, cache_dir=cache_dir, root=root)))
+
+
+def pack(name, out_dir, root=None, cache_dir=None):
+    """Writes `<out_dir>/<name>.tar` (the entry's archive, byte for byte what the manifest's
+    `archive` record describes) and `<name>.tar.sha256`; returns the archive's path.
+
+    Publishing: `pack` every entry, upload the archives to one folder, set the manifest's
+    `base_url` to that folder's URL."""
+    desc = verify(name, root, cache_dir)
+    out_dir = pathlib.Path(os.fspath(out_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = desc.get("archive") or remote.archive_record(name, desc["path"], desc["files"])
+    path = out_dir / record["file"]
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as out:
+        remote.write_archive(desc["path"], desc["files"], out)
+    actual = {"file": record["file"], "size": tmp.stat().st_size, "sha256": sha256_file(tmp)}
+    if actual != record:
+        tmp.unlink()
+        raise ZooIntegrityError(
+            f"zoo model {name!r}: the archive of its files ({actual['size']} bytes, "
+            f"{actual['sha256'][:16]}...) differs from the manifest's archive record "
+            f"({record['size']} bytes, {record['sha256'][:16]}...); re-record it with "
+            "add_entry(..., replace=True)")
+    os.replace(tmp, path)
+    path.with_name(path.name + ".sha256").write_text(f"{record['sha256']}  {record['file']}\n")
+    return path
 
 
 def _read_export_metadata(folder):
@@ -203,6 +296,7 @@ def add_entry(
     _check_free(read_manifest(zoo_root)["models"], name, rel, replace, zoo_root)
     entry["files"] = scan_folder(folder)
     entry["total_size"] = sum(f["size"] for f in entry["files"])
+    entry["archive"] = remote.archive_record(name, folder, entry["files"])
     validate_entry(entry, f"add_entry({name!r})")
     with locked(zoo_root):
         doc = read_manifest(zoo_root)
@@ -210,3 +304,18 @@ def add_entry(
         doc["models"][name] = entry
         write_manifest(zoo_root, doc)
     return info(name, zoo_root)
+
+
+def record_archives(root=None):
+    """Adds (or refreshes) every entry's `archive` record in the zoo at `root` (default
+    `zoo.root()`) from its files; returns {name: record}."""
+    zoo_root = resolve_root(root)
+    with locked(zoo_root):
+        doc = read_manifest(zoo_root)
+        out = {}
+        for name, entry in doc["models"].items():
+            folder = safe_join(zoo_root, entry["folder"], f"zoo model {name!r} folder")
+            verify_folder(folder, entry["files"], f"zoo model {name!r}")
+            entry["archive"] = out[name] = remote.archive_record(name, folder, entry["files"])
+        write_manifest(zoo_root, doc)
+    return out

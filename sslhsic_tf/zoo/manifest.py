@@ -2,6 +2,7 @@
 
 ```
 {"format": "sslhsic_tf.zoo", "version": 1,
+ "base_url": "https://.../zoo" or null (where the published archives lie; zoo/remote.py),
  "models": {
    "<name>": {
      "folder": "<relative path of the SavedModel folder>",
@@ -12,6 +13,7 @@
                      "dataset": "...", ...}, ...],
      "feature_dim": 2048, "input_shape": [224, 224, 3],
      "files": [{"path": "saved_model.pb", "size": 123, "sha256": "<64 hex>"}, ...],
+     "archive": {"file": "<name>.tar", "size": 456, "sha256": "<64 hex>"},
      "total_size": 123, "created": "<UTC ISO time>", "sslhsic_tf_version": "...",
      "export_kind": "...", "notes": "..."}}}
 ```
@@ -128,6 +130,20 @@ def validate_entry(entry, where, *, check_files=True):
     for i, dim in enumerate(shape):
         _positive_int(dim, f"{where}.input_shape[{i}]")
 
+    if "archive" in entry:
+        record = entry["archive"]
+        _dict(record, f"{where}.archive")
+        if set(record) != {"file", "size", "sha256"}:
+            _fail(f"{where}.archive", f"must have exactly file, size, sha256; got {sorted(record)}")
+        try:
+            check_name(record["file"][:-4] if str(record["file"]).endswith(".tar") else "")
+        except (TypeError, ValueError):
+            _fail(f"{where}.archive.file", f"must be NAME.tar (a plain file name); got "
+                  f"{record['file']!r}")
+        _positive_int(record["size"], f"{where}.archive.size")
+        if not isinstance(record["sha256"], str) or not _SHA256.fullmatch(record["sha256"]):
+            _fail(f"{where}.archive.sha256", f"must be 64 lowercase hex digits; got "
+                  f"{record['sha256']!r}")
     if "notes" in entry and not isinstance(entry["notes"], str):
         _fail(f"{where}.notes", f"must be a string; got {type(entry['notes']).__name__}")
     if not check_files:
@@ -163,6 +179,8 @@ def validate_manifest(doc, source):
             f"{source}: expected format {FORMAT!r} version {VERSION}; got "
             f"{doc.get('format')!r} version {doc.get('version')!r}"
         )
+    if doc.get("base_url") is not None and not isinstance(doc.get("base_url"), str):
+        raise ManifestError(f"{source}: 'base_url' must be a URL string or null")
     models = doc.get("models")
     if not isinstance(models, dict):
         raise ManifestError(f"{source}: 'models' must be an object mapping names to entries")

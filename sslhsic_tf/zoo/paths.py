@@ -20,7 +20,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def root():
-    """The default zoo folder: `$SSLHSIC_ZOO` if set, else the repository's `exports/`.
+    """The zoo folder entries are added to: `$SSLHSIC_ZOO` if set, else the repository's
+    `exports/` (reading without a root uses the published catalogue: `catalog._catalogue`).
 
     The repository folder is found relative to the package (`sslhsic_tf/../exports`), which is
     the checkout for an editable install. The folder need not exist yet.
@@ -41,8 +42,8 @@ def resolve_root(zoo_root=None):
         elif os.environ.get(ENV_VAR):
             hint = f" (named by ${ENV_VAR}; set it to an existing zoo folder)"
         else:
-            hint = (f"; the zoo ships in the repository's exports/ folder: after a non-editable "
-                    f"install, set ${ENV_VAR}=CLONE/exports (or pass root=)")
+            hint = (f"; new entries go into the repository's exports/ folder: outside a clone, "
+                    f"set ${ENV_VAR}=FOLDER (or pass root=)")
         raise FileNotFoundError(f"zoo folder {folder} does not exist{hint}")
     return folder
 

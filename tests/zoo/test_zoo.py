@@ -242,11 +242,16 @@ def test_default_root_and_environment_override(tmp_path, template, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"does not exist \(named by \$SSLHSIC_ZOO; set it"):
         zoo.list()
     monkeypatch.delenv(zoo.ENV_VAR)
+    # Without $SSLHSIC_ZOO the catalogue is the published one (the clone's exports/manifest.json).
+    published = json.loads((repo / "exports" / "manifest.json").read_text())
+    assert zoo.list() == sorted(published["models"])
+    # Writing needs a zoo folder: an installed package has no exports/ to add entries to.
     monkeypatch.setattr(zoo.paths, "root", lambda: tmp_path / "site-packages" / "exports")
-    with pytest.raises(FileNotFoundError, match=r"does not exist; the zoo ships in the "
-                                                r"repository's exports/ folder: after a "
-                                                r"non-editable install, set \$SSLHSIC_ZOO="):
-        zoo.list()
+    with pytest.raises(FileNotFoundError, match=r"does not exist; new entries go into the "
+                                                r"repository's exports/ folder: outside a "
+                                                r"clone, set \$SSLHSIC_ZOO="):
+        zoo.add_entry(root / "tiny", name="other", method="ssl_hsic", architecture=ARCH,
+                      training=TRAINING)
     (tmp_path / "empty").mkdir()
     assert zoo.list(tmp_path / "empty") == []
 
