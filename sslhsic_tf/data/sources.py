@@ -642,8 +642,9 @@ def tfds_source(name, split="train", *, data_dir=None, image_key="image", label_
     is_image = isinstance(image_feature, tfds.features.Image)
     decoders = {image_key: tfds.decode.SkipDecoding()} if is_image else None
     try:
-        ds = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
-                       download=download, decoders=decoders)
+        with backend.tfds_download_retries():  # offline fails in seconds, not minutes
+            ds = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
+                           download=download, decoders=decoders)
     except (ValueError, TypeError, KeyError):
         raise  # a wrong split or argument: TFDS' own message
     except Exception as e:  # noqa: BLE001 - not prepared, no network, a download that failed

@@ -433,7 +433,10 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
                  end_step, total_steps, config.stop_after_epochs)
 
     export_path, keep_export = None, False
-    if saved_model and keras.backend.backend() == "tensorflow" and is_chief():
+    # A run stopped before the end of its schedule (stop_after_epochs) keeps encoder.keras and
+    # model.keras; the SavedModel is exported once the schedule is complete.
+    if (saved_model and keras.backend.backend() == "tensorflow" and is_chief()
+            and end_step >= total_steps):
         name = config.export.get("name") or f"{config.method}_{encoder.name}"
         export_path = os.path.join(workdir, "export", name)
         keep_export = _check_export(workdir, name, start_step, end_step, overwrite)

@@ -5,6 +5,8 @@ scattered around or underscore attributes of Keras objects, so that a Keras upgr
 an internal breaks (and is fixed in) this file only.
 """
 
+import contextlib
+
 import keras
 
 
@@ -125,3 +127,23 @@ def increment_iterations(optimizer):
 def flatten_layers(layer):
     """`layer` and every layer nested in it, depth first, each once."""
     return layer._flatten_layers(include_self=True, recursive=True)
+
+
+#: Retries of a TFDS download (TFDS' own default is 10 with exponential backoff: about 3.4
+#: minutes before an offline machine hears that it is offline); 3 fail within seconds and still
+#: ride out a dropped connection.
+TFDS_DOWNLOAD_RETRIES = 3
+
+
+@contextlib.contextmanager
+def tfds_download_retries(retries=TFDS_DOWNLOAD_RETRIES):
+    """Sets TFDS' module-level download retry count (`downloader.MAX_RETRIES`, read at each
+    request) for the duration of the block."""
+    from tensorflow_datasets.core.download import downloader
+
+    previous = downloader.MAX_RETRIES
+    downloader.MAX_RETRIES = retries
+    try:
+        yield
+    finally:
+        downloader.MAX_RETRIES = previous

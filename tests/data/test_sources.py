@@ -264,3 +264,25 @@ def test_png_rgba_and_gray_bytes_from_dataset():
     assert s.kind == "array"
     np.testing.assert_array_equal(s.images[0], rgba[..., :3])
     np.testing.assert_array_equal(s.images[1], np.stack([gray] * 3, -1))
+
+
+def test_tfds_offline_fails_within_seconds(tmp_path, monkeypatch):
+    """An unprepared TFDS dataset on a machine without internet (every request goes to a proxy
+    that refuses it) fails with TfdsUnavailableError in seconds: TFDS' own 10 retries with
+    backoff took about 3.4 minutes (utils/backend.TFDS_DOWNLOAD_RETRIES)."""
+    import time
+
+    from tensorflow_datasets.core.download import downloader
+
+    from sslhsic_tf.data import sources
+
+    proxy = "http://127.0.0.1:9"
+    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(var, proxy)
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(var, "")
+    start = time.monotonic()
+    with pytest.raises(sources.TfdsUnavailableError, match="could not be downloaded"):
+        sources.tfds_source("cifar10", "train", data_dir=str(tmp_path), download=True)
+    assert time.monotonic() - start < 30
+    assert downloader.MAX_RETRIES == 10  # TFDS' setting is restored for everyone else

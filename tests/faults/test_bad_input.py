@@ -47,15 +47,10 @@ def _cases(npz, bad, tmp):
     taken = tmp / "export_taken"
     (taken / "export" / "ssl_hsic_resnet18x0.25_cifar10demo").mkdir(parents=True)
 
-    # Offline: downloads go to a proxy that refuses them; TFDS' ten retries (~3.5 minutes of
-    # backoff) are cut to none, so that the real download code fails at once.
-    offline = tmp / "offline"
-    offline.mkdir()
-    (offline / "sitecustomize.py").write_text(
-        "import tensorflow_datasets.core.download.downloader as d\nd.MAX_RETRIES = 0\n")
+    # Offline: downloads go to a proxy that refuses them; the library's TFDS retry count
+    # (utils/backend.TFDS_DOWNLOAD_RETRIES) makes the real download code fail in seconds.
     proxy = "http://127.0.0.1:9"
-    offline_env = {"PYTHONPATH": os.pathsep.join([str(offline), scripts.ROOT]),
-                   "TFDS_DATA_DIR": str(tmp / "tfds"), "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy,
+    offline_env = {"TFDS_DATA_DIR": str(tmp / "tfds"), "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy,
                    "https_proxy": proxy, "http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
 
     return {
@@ -65,6 +60,11 @@ def _cases(npz, bad, tmp):
             ["--config.data.dataset=tfds:cifar10:train: TFDS 'cifar10' is not prepared in",
              "could not be downloaded", "pass a local copy with --config.data.dataset="
              "cifar10_archive:PATH"], offline_env),
+        "data.dataset on the command line overrides the preset's sources": (
+            "pretrain", ["--config=demo", f"--workdir={tmp / 'ds1'}", "--config.total_steps=2",
+                         "--config.data.dataset=folder:/nonexistent/dir"], 1,
+            ["--config.data.dataset=folder:/nonexistent/dir/train",
+             "'/nonexistent/dir/train' does not exist"]),
         "zoo name misspelt": (
             "evaluate", ["--encoder=zoo:ssl_hsic_resnet18x0.25_cifar1",
                          f"--train=cifar10_lossless:{npz}:train",
@@ -143,7 +143,8 @@ def outcomes(tiny_npz, bad_data, tmp_path_factory):
 
 
 CASE_IDS = [
-    "TFDS data that cannot be downloaded (offline)", "zoo name misspelt",
+    "TFDS data that cannot be downloaded (offline)",
+    "data.dataset on the command line overrides the preset's sources", "zoo name misspelt",
     "unknown config key", "unknown nested config key (with --config=FILE)",
     "preset name misspelt", "unknown key of a preset given by name",
     "config value of the wrong type", "missing config file", "config file that fails to load",
