@@ -540,7 +540,8 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
     if evaluate and eval_test is not None and num_classes:
         results.update(_evaluate(config, final, eval_train, eval_test, num_classes, workdir))
     _plots(workdir, final, eval_test, class_names=train.class_names, interval=interval,
-           knn_curve=results.get("knn_curve"))
+           per_epoch=per_epoch, knn_curve=results.get("knn_curve"),
+           final_knn=results.get("knn_top1"))
     results["seconds"] = round(time.time() - t0, 1)
     write_json_atomic(os.path.join(workdir, "results.json"), results)
     return results
@@ -619,7 +620,8 @@ def _headline(report, prefix):
     return out
 
 
-def _plots(workdir, encoder, test, class_names=None, interval=None, knn_curve=None):
+def _plots(workdir, encoder, test, class_names=None, interval=None, per_epoch=None,
+           knn_curve=None, final_knn=None):
     from sslhsic_tf import evaluation
     from sslhsic_tf.training import plots
 
@@ -628,7 +630,7 @@ def _plots(workdir, encoder, test, class_names=None, interval=None, knn_curve=No
         if os.path.exists(log_path):
             plots.plot_training_curves(
                 log_path, os.path.join(workdir, "training_curves.png"),
-                xlabel=f"checkpoint interval ({interval} steps)" if interval else "epoch")
+                steps_per_row=interval, steps_per_epoch=per_epoch, final_knn=final_knn)
         if knn_curve:
             plots.plot_knn_curve(knn_curve["points"], os.path.join(workdir, "knn_curve.png"),
                                  title=knn_curve["protocol"])

@@ -126,20 +126,43 @@ def _save(figure, path):
     return path
 
 
-def plot_training_curves(history, path, title=None, xlabel="epoch"):
+def _log_axis(length, epochs, steps_per_row, steps_per_epoch):
+    """(x of each logged row, axis label): epochs (from 2 epochs on) or steps where the rows'
+    step count is known, else the log's own row numbers."""
+    if steps_per_row:
+        steps = (np.arange(length, dtype=float) + 1) * steps_per_row
+        if epochs is not None:  # the rows' own fit-epoch numbers (a resumed log may skip none)
+            steps = (np.asarray(epochs, dtype=float) + 1) * steps_per_row
+        if steps_per_epoch and steps[-1] >= 2 * steps_per_epoch:
+            return steps / steps_per_epoch, "epoch"
+        return steps, "step"
+    x = np.asarray(epochs if epochs is not None else np.arange(1, length + 1), dtype=float)
+    if epochs is not None and np.nanmin(x) == 0:
+        x = x + 1  # Keras counts epochs from 0
+    return x, "epoch"
+
+
+def plot_training_curves(history, path, title=None, xlabel=None, *, steps_per_row=None,
+                         steps_per_epoch=None, final_knn=None):
     """Writes a PNG grid of training curves and returns `path`.
 
     One panel for the loss, one per other logged quantity (the objective's parts), one for
-    accuracies (kNN, online probe) and one for the learning rate (log scale); `val_` series are
-    drawn dashed beside their training series. Non-finite points are left out.
+    accuracies (kNN monitor, online probe) and one for the learning rate (log scale); `val_`
+    series are drawn dashed beside their training series. Non-finite points are left out.
+
+    `steps_per_row`: optimizer steps between logged rows (the run's checkpoint interval): the
+    x axis is then steps, or epochs once the run spans two (`steps_per_epoch`), at the logging
+    resolution. `final_knn`: the final kNN top-1 of the run (a fraction), drawn as a star at the
+    end of the accuracy panel. `xlabel` overrides the axis label.
     """
+    from matplotlib.ticker import MaxNLocator
+
     series = load_history(history)
     length = max(len(v) for v in series.values())
-    epochs = series.get("epoch")
-    x_all = np.asarray(epochs if epochs is not None else np.arange(1, length + 1), dtype=float)
-    if epochs is not None:
-        x_all = x_all + 1 if np.nanmin(x_all) == 0 else x_all  # Keras counts epochs from 0
+    x_all, unit = _log_axis(length, series.get("epoch"), steps_per_row, steps_per_epoch)
     panels = _panels(series)
+    if final_knn is not None and not any(n == "accuracy (kNN / probe)" for n, _ in panels):
+        panels.append(("accuracy (kNN / probe)", []))
     columns = min(3, len(panels))
     rows = math.ceil(len(panels) / columns)
     figure = Figure(figsize=(4.6 * columns, 3.3 * rows), dpi=100, layout="constrained")
@@ -151,12 +174,17 @@ def plot_training_curves(history, path, title=None, xlabel="epoch"):
             style = "--" if key.startswith("val_") else "-"
             marker = "o" if finite.sum() < 0.5 * len(y) or finite.sum() <= 20 else None
             axis.plot(x_all[finite], y[finite], style, marker=marker, markersize=3, label=key)
+        if name == "accuracy (kNN / probe)" and final_knn is not None:
+            axis.plot([x_all[-1]], [float(final_knn)], "*", markersize=12, color="C3",
+                      label=f"final kNN {100 * float(final_knn):.1f}%")
         if name == "learning rate" and all(
             np.nanmin(np.asarray(series[k], dtype=float)) > 0 for k in members
         ):
             axis.set_yscale("log")
         axis.set_title(name)
-        axis.set_xlabel(xlabel)
+        axis.set_xlabel(xlabel or unit)
+        if x_all[-1] - x_all[0] >= 2:
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         if len(members) > 1 or name in ("accuracy (kNN / probe)", "learning rate"):
             axis.legend(fontsize=8)

@@ -91,3 +91,21 @@ def test_bad_input(tmp_path):
     for call, error, match in BAD_CALL:
         with pytest.raises(error, match=match):
             call(str(tmp_path / "x.png"))
+
+
+def test_training_curves_against_steps_or_epochs(tmp_path):
+    """A run's log has one row per checkpoint interval: the x axis is steps for a short run,
+    epochs from two epochs on, at the logging resolution (a resumed log's fit-epoch numbers)."""
+    from sslhsic_tf.training.plots import _log_axis
+
+    x, unit = _log_axis(3, [0, 1, 2], steps_per_row=65, steps_per_epoch=196)
+    assert unit == "step" and list(x) == [65, 130, 195]
+    x, unit = _log_axis(4, [0, 1, 2, 3], steps_per_row=196, steps_per_epoch=196)
+    assert unit == "epoch" and list(x) == [1, 2, 3, 4]
+    x, unit = _log_axis(2, None, steps_per_row=98, steps_per_epoch=196)
+    assert unit == "step" and list(x) == [98, 196]
+    log = tmp_path / "train_log.csv"
+    log.write_text("epoch,knn_top1,learning_rate,loss\n" + "".join(
+        f"{e},{'0.4' if e % 2 else 'NA'},{0.1 * (1 - e / 10)},{5 - 0.1 * e}\n" for e in range(10)))
+    _check_png(plot_training_curves(str(log), tmp_path / "curves.png", steps_per_row=98,
+                                    steps_per_epoch=196, final_knn=0.45))
