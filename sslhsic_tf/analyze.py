@@ -15,7 +15,6 @@ prints a Markdown table.
 
 import json
 import os
-import re
 import sys
 
 from absl import app, flags
@@ -43,7 +42,6 @@ FLAGS = flags.FLAGS
 
 _BY_SIZE = ((32, "cifar10", "cifar10"), (64, "issl_tinyimagenet", "tinyimagenet"),
             (None, "byol", "imagenet"))
-_RANDOM = re.compile(r"random:resnet(\d+)x([0-9.]+)$")
 
 
 def _default(size, config, key):
@@ -56,19 +54,11 @@ def _default(size, config, key):
 
 def load(spec, image_size, seed):
     """(encoder, run config or None, name) from an --encoder value."""
-    from sslhsic_tf import evaluation, models
+    from sslhsic_tf import evaluation
 
-    match = _RANDOM.match(spec)
-    if match:
-        import keras
-
-        keras.utils.set_random_seed(seed)
-        encoder = models.resnet(int(match.group(1)), float(match.group(2)),
-                                cifar_stem=image_size <= 64)
-        return encoder, None, spec.replace(":", "_")
     if spec.startswith("random:"):
-        raise ValueError(f"--encoder={spec}: expected random:resnetDEPTHxWIDTH, e.g. "
-                         "random:resnet18x0.25")
+        encoder, _, _ = evaluation.load_encoder(spec, image_size=image_size, seed=seed)
+        return encoder, None, spec.replace(":", "_")
     encoder, config, _ = evaluation.load_encoder(spec)
     name = spec[4:] if spec.startswith("zoo:") else os.path.basename(os.path.normpath(spec))
     return encoder, config, name

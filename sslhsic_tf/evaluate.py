@@ -6,9 +6,10 @@ r"""Evaluate a frozen (or fine-tuned) encoder with the standard protocols, to JS
       --test=cifar10_archive:../shared/data/cifar10/cifar10_jpeg_q75.tar.gz:test \
       --protocols=knn,linear_lbfgs,linear_sgd,finetune,semi_supervised
 
---encoder: a pretraining run folder (its encoder.keras), a `.keras` file, `zoo:NAME`, or a
-SavedModel folder from sslhsic_tf.export (the last two support the frozen protocols: knn,
-linear_lbfgs, linear_sgd). Protocols (evaluation.md): kNN (cosine, k = 20 and 200, votes
+--encoder: a pretraining run folder (its encoder.keras), a `.keras` file, `zoo:NAME` (the
+entry's Keras artefact: every protocol, fine-tuning included), `random:resnetDEPTHxWIDTH` (a
+random encoder, the baseline), or a SavedModel folder from sslhsic_tf.export (the frozen
+protocols only: knn, linear_lbfgs, linear_sgd). Protocols (evaluation.md): kNN (cosine, k = 20 and 200, votes
 weighted by exp(sim/0.07)); offline linear probe by L-BFGS on cached features or by SGD with
 augmentation (frozen encoder, BatchNorm in inference mode); fine-tuning; semi-supervised 1% / 10%
 class-balanced subsets chosen by --seed (the indices are saved next to --output). Every figure
@@ -22,7 +23,8 @@ from absl import app, flags
 
 from sslhsic_tf.training import cli
 
-flags.DEFINE_string("encoder", None, "Run folder, .keras file, zoo:NAME, or SavedModel folder.")
+flags.DEFINE_string("encoder", None, "Run folder, .keras file, zoo:NAME, random:resnetDEPTHxWIDTH, "
+                    "or SavedModel folder.")
 flags.DEFINE_string("train", None, "Training data spec (default: the run's config data.train).")
 flags.DEFINE_string("test", None, "Test data spec (default: the run's config data.test).")
 flags.DEFINE_string("eval_config", None, "Evaluation transform preset (cifar10, imagenet, "
@@ -49,11 +51,14 @@ def main(argv):
         raise app.UsageError("--encoder is required")
     from sslhsic_tf import data, evaluation
 
-    encoder, config, trainable = evaluation.load_encoder(FLAGS.encoder)
+    encoder, config, trainable = evaluation.load_encoder(FLAGS.encoder, seed=FLAGS.seed)
     protocols = tuple(FLAGS.protocols)
-    if not trainable and "finetune" in protocols:
-        raise app.UsageError("fine-tuning needs a .keras encoder (a run folder or .keras file), "
-                             f"not {FLAGS.encoder}")
+    trains_encoder = "finetune" in protocols or (
+        "semi_supervised" in protocols and FLAGS.semi_protocol == "finetune")
+    if not trainable and trains_encoder:
+        raise app.UsageError(f"--encoder={FLAGS.encoder}: fine-tuning needs a Keras encoder (a "
+                             "run folder, a .keras file, zoo:NAME or random:...), not a "
+                             "SavedModel folder")
     train_spec = FLAGS.train or (config or {}).get("data", {}).get("train")
     test_spec = FLAGS.test or (config or {}).get("data", {}).get("test")
     if not train_spec or not test_spec:

@@ -121,6 +121,9 @@ def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=Non
         serving.export_hub(encoder, path, image_size=image_size, overwrite=overwrite, metadata=meta)
     else:
         serving.export_keras(encoder, path, image_size=image_size, overwrite=overwrite, metadata=meta)
+    # The Keras 3 artefact beside the SavedModel: the same float32 encoder as a .keras file
+    # (zoo.load_model: trainable on any backend).
+    serving.save_keras(encoder, os.path.join(path, zoo_lib.KERAS_FILE), overwrite=True)
     out = {"path": path}
     if zoo:
         results = _read_json(os.path.join(workdir, "results.json"), "results.json")

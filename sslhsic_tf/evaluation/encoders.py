@@ -2,6 +2,9 @@
 
 import json
 import os
+import re
+
+_RANDOM = re.compile(r"random:resnet(\d+)x([0-9.]+)$")
 
 
 def _run_config(path):
@@ -12,18 +15,32 @@ def _run_config(path):
     return None
 
 
-def load_encoder(spec):
+def load_encoder(spec, *, image_size=32, seed=0):
     """`(encoder keras.Model, run config or None, trainable)` from an encoder spec.
 
     `spec`: a pretraining run folder (its `encoder.keras`), a `.keras` file (a training model
-    gives its encoder), `zoo:NAME`, or a SavedModel folder written by `sslhsic_tf.export`
-    (frozen: `trainable` is False for the last two).
+    gives its encoder), `zoo:NAME` (the entry's Keras artefact, `zoo.load_model`: trainable, so
+    fine-tuning and semi-supervised protocols train it), or a SavedModel folder written by
+    `sslhsic_tf.export` (frozen: `trainable` is False), or `random:resnetDEPTHxWIDTH` (a
+    randomly initialised encoder seeded by `seed`, the CIFAR stem for `image_size` <= 64: the
+    baseline of any protocol).
     """
     from sslhsic_tf import serving, zoo
 
+    match = _RANDOM.match(spec)
+    if match:
+        import keras
+
+        from sslhsic_tf import models
+
+        keras.utils.set_random_seed(seed)
+        return models.resnet(int(match.group(1)), float(match.group(2)),
+                             cifar_stem=image_size <= 64, padding="symmetric"), None, True
+    if spec.startswith("random:"):
+        raise ValueError(f"--encoder={spec}: expected random:resnetDEPTHxWIDTH, e.g. "
+                         "random:resnet18x0.25")
     if spec.startswith("zoo:"):
-        info = zoo.info(spec[4:])
-        return _saved_model_encoder(zoo.load(spec[4:]), info["feature_dim"]), None, False
+        return zoo.load_model(spec[4:]), None, True
     if os.path.isdir(spec) and os.path.isfile(os.path.join(spec, "encoder.keras")):
         return serving.load_keras(os.path.join(spec, "encoder.keras"), compile=False), _run_config(spec), True
     if os.path.isdir(spec) and os.path.isfile(os.path.join(spec, "saved_model.pb")):
@@ -38,7 +55,7 @@ def load_encoder(spec):
         return model, None, True
     raise ValueError(
         f"--encoder={spec!r} is not a pretraining run folder (with encoder.keras), a .keras file, "
-        "zoo:NAME, or a SavedModel folder"
+        "zoo:NAME, random:resnetDEPTHxWIDTH, or a SavedModel folder"
     )
 
 

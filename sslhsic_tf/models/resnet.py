@@ -216,4 +216,37 @@ def resnet(
                 zero_init_residual, padding,
             )
     features = keras.layers.GlobalAveragePooling2D(dtype="float32", name="avg_pool")(x)
-    return keras.Model(images, features, name=name)
+    model = keras.Model(images, features, name=name)
+    model.pyramid_outputs = pyramid_outputs(model)  # KerasHub's FeaturePyramidBackbone attribute
+    return model
+
+
+def pyramid_outputs(encoder):
+    """The stage outputs of a ResNet encoder by stride, KerasHub's `pyramid_outputs`:
+    `{"P<l>": [B, H / 2^l, W / 2^l, C]}`, the deepest output at each stride 2^l.
+
+    ImageNet stem: P1 (the stem before its max-pool) and P2-P5 (stages 1-4); CIFAR stem (stride
+    1 until stage 2): P0 (stage 1), P1-P3 (stages 2-4). Read from the layer names, so it works
+    on a loaded encoder (`.keras`, `zoo.load_model`) as on a new one. The last one, pooled over
+    space, is the encoder's features.
+    """
+    names = {layer.name for layer in encoder.layers}
+    if "stem_relu" not in names or "avg_pool" not in names:
+        raise ValueError(f"encoder {encoder.name!r} is not a ResNet of sslhsic_tf.models.resnet "
+                         "(no stem_relu / avg_pool layers)")
+    imagenet_stem = "stem_pool" in names
+    outputs = {"P1" if imagenet_stem else "P0": encoder.get_layer("stem_relu").output}
+    for stage in range(1, len(STAGE_CHANNELS) + 1):
+        last = max(int(n.split("_block")[1].split("_")[0]) for n in names
+                   if n.startswith(f"stage{stage}_block") and n.endswith("_out"))
+        level = stage + 1 if imagenet_stem else max(stage - 1, 0)
+        outputs[f"P{level}"] = encoder.get_layer(f"stage{stage}_block{last}_out").output
+    return outputs
+
+
+def feature_pyramid(encoder):
+    """A `keras.Model` sharing `encoder`'s layers (and weights): images -> `pyramid_outputs`
+    (float32 under any policy). For dense tasks: detection or segmentation heads on P2-P5."""
+    outputs = {key: keras.layers.Activation("linear", dtype="float32", name=f"pyramid_{key}")(t)
+               for key, t in pyramid_outputs(encoder).items()}
+    return keras.Model(encoder.input, outputs, name=f"{encoder.name}_pyramid")

@@ -24,6 +24,7 @@ _EXPORTS = {
     "ENDPOINT": "keras_export",
     "export_keras": "keras_export",
     "load_keras": "keras_format",
+    "resnet_from_saved_model": "from_saved_model",
     "save_keras": "keras_format",
     "unloadable_objects": "keras_format",
     "with_dtype_policy": "keras_format",

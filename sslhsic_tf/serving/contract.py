@@ -82,16 +82,9 @@ def rejected_dtype_features(dtype, image_size, check_range, feature_dim):
         return tf.zeros([0, feature_dim], tf.float32)
 
 
-def checked_features(encode, images, image_size, check_range, feature_dim):
-    """Validates float32 `images` in the graph, then returns `encode(images)` as float32 `[B, F]`.
-
-    Args:
-      encode: callable `[B, H, W, 3] float32 -> [B, F]` (the encoder, with `training` bound).
-      images: float32 tensor of any (possibly unknown) rank.
-      image_size: `(height, width)` the encoder was trained at.
-      check_range: whether values outside [0, 1] (and NaN) are an error.
-      feature_dim: F.
-    """
+def checked_images(images, image_size, check_range):
+    """`images` once validated in the graph (rank 4, `image_size`, 3 channels, and values in
+    [0, 1] when `check_range`), with the static shape `[None, H, W, 3]`."""
     h, w = image_size
     shape = tf.shape(images)
     rank = tf.size(shape)
@@ -142,7 +135,21 @@ def checked_features(encode, images, image_size, check_range, feature_dim):
     images = tf.cond(
         checked_ok, lambda: tf.identity(images), lambda: tf.zeros([0, h, w, 3], tf.float32)
     )
-    features = tf.cast(encode(tf.ensure_shape(images, [None, h, w, 3])), tf.float32)
+    return tf.ensure_shape(images, [None, h, w, 3])
+
+
+def checked_features(encode, images, image_size, check_range, feature_dim):
+    """Validates float32 `images` in the graph (`checked_images`), then returns
+    `encode(images)` as float32 `[B, F]`.
+
+    Args:
+      encode: callable `[B, H, W, 3] float32 -> [B, F]` (the encoder, with `training` bound).
+      images: float32 tensor of any (possibly unknown) rank.
+      image_size: `(height, width)` the encoder was trained at.
+      check_range: whether values outside [0, 1] (and NaN) are an error.
+      feature_dim: F.
+    """
+    features = tf.cast(encode(checked_images(images, image_size, check_range)), tf.float32)
     return tf.ensure_shape(features, [None, feature_dim])
 
 

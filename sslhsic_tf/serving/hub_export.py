@@ -9,6 +9,9 @@ The saved object has
 - `regularization_losses`: a list of zero-argument `tf.function`s, each a scalar (one summing the
   encoder's weight regularizers, or an empty list when it has none);
 - a `serving_default` signature: input `images`, output `{"features": [B, F]}` (inference mode);
+- for ResNet encoders, a `feature_maps` signature: input `images`, output the stage outputs by
+  stride `{"P0"|"P1", ..., "P3"|"P5": [B, H / 2^l, W / 2^l, C]}` (`models.pyramid_outputs`,
+  inference mode, float32), for dense tasks;
 
 and the input contract of `sslhsic_tf.serving.contract` (float32 RGB `[B, H, W, 3]` in [0, 1] at
 exactly the training size; float32 `[B, F]` out), enforced at call time and written to
@@ -26,6 +29,7 @@ from sslhsic_tf.serving.contract import (
     OUTPUT_NAME,
     build_metadata,
     checked_features,
+    checked_images,
     normalize_image_size,
     rejected_dtype_features,
     write_metadata,
@@ -95,6 +99,7 @@ class HubEncoderModule(tf.Module):
                  name="sslhsic_tf_encoder"):
         super().__init__(name=name)
         self._encoder = _Unsaved(encoder)
+        self._pyramid = _Unsaved(_feature_pyramid_or_none(encoder))
         self._image_size = tuple(image_size)
         self._feature_dim = int(feature_dim)
         self._check_range = bool(check_range)
@@ -138,6 +143,23 @@ class HubEncoderModule(tf.Module):
         """The `serving_default` signature: `{"features": [B, F]}`, inference mode."""
         return {OUTPUT_NAME: self._features(images, False)}
 
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32, name=INPUT_NAME)])
+    def feature_maps(self, images):
+        """The `feature_maps` signature: `{"P<l>": [B, H / 2^l, W / 2^l, C]}`, inference mode."""
+        images = checked_images(images, self._image_size, self._check_range)
+        maps = self._pyramid.value(images, training=False)
+        return {key: tf.cast(value, tf.float32) for key, value in maps.items()}
+
+
+def _feature_pyramid_or_none(encoder):
+    """`models.feature_pyramid(encoder)` for a ResNet of this library, else None."""
+    from sslhsic_tf import models
+
+    try:
+        return models.feature_pyramid(encoder)
+    except (ValueError, AttributeError):
+        return None
+
 
 def make_hub_module(encoder, *, image_size, check_range=True):
     """Returns the `tf.Module` that `export_hub` saves, with all its functions traced."""
@@ -153,6 +175,8 @@ def make_hub_module(encoder, *, image_size, check_range=True):
             spec = tf.TensorSpec(None, tf.as_dtype(dtype), name=INPUT_NAME)
             module.__call__.get_concrete_function(spec, training=training)
     module.serve.get_concrete_function()
+    if module._pyramid.value is not None:
+        module.feature_maps.get_concrete_function()
     return module
 
 
@@ -184,11 +208,15 @@ def export_hub(encoder, path, *, image_size, check_range=True, overwrite=False, 
         endpoints={
             "__call__": f"{INPUT_NAME}, training=False -> [batch, feature_dim]",
             "serving_default": f"{INPUT_NAME} -> {{'{OUTPUT_NAME}': [batch, feature_dim]}}",
+            **({"feature_maps": f"{INPUT_NAME} -> {{'P<l>': [batch, height / 2^l, width / 2^l, "
+                                "channels]}"} if module._pyramid.value is not None else {}),
         },
         encoder_name=getattr(encoder, "name", None),
         extra=metadata,
     )
     signatures = {"serving_default": module.serve.get_concrete_function()}
+    if module._pyramid.value is not None:
+        signatures["feature_maps"] = module.feature_maps.get_concrete_function()
     with atomic_directory(path, overwrite=overwrite) as tmp:
         tf.saved_model.save(module, str(tmp), signatures=signatures)
         write_metadata(tmp, doc)

@@ -3,6 +3,7 @@
     zoo.list()                 # names of the published zoo (or of $SSLHSIC_ZOO / root=)
     zoo.info(name)             # manifest entry + `path`, `source`, `available`, `input_shape`, ...
     zoo.load(name)             # found or downloaded, verified, then tf.saved_model.load
+    zoo.load_model(name)       # the same entry as a trainable keras.Model (any backend)
     zoo.download(name)         # the verified folder: clone's exports/, cache, else a download
     zoo.verify(name)           # every file: no links, none missing or extra, size, SHA-256
     zoo.pack(name, out_dir)    # the entry's archive for publishing, with its checksum
@@ -21,10 +22,13 @@ SHA-256) before they are unpacked.
 """
 
 from sslhsic_tf.zoo.catalog import (
+    KERAS_FILE,
     add_entry,
+    add_keras_artefact,
     download,
     info,
     load,
+    load_model,
     pack,
     record_archives,
     verify,
@@ -37,6 +41,7 @@ from sslhsic_tf.zoo.remote import CACHE_ENV, URL_ENV, ZooDownloadError, cache_di
 
 __all__ = [
     "CACHE_ENV",
+    "KERAS_FILE",
     "ENV_VAR",
     "MANIFEST_NAME",
     "ManifestError",
@@ -44,11 +49,13 @@ __all__ = [
     "ZooDownloadError",
     "ZooIntegrityError",
     "add_entry",
+    "add_keras_artefact",
     "cache_dir",
     "download",
     "info",
     "list",
     "load",
+    "load_model",
     "pack",
     "read_manifest",
     "record_archives",

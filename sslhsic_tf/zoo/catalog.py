@@ -141,6 +141,59 @@ def load(name, root=None, *, url=None, cache_dir=None):
     return tf.saved_model.load(str(download(name, url=url, cache_dir=cache_dir, root=root)))
 
 
+#: The Keras 3 artefact inside each entry's folder: the encoder as a `.keras` file (float32).
+KERAS_FILE = "encoder.keras"
+
+
+def load_model(name, root=None, *, url=None, cache_dir=None):
+    """The entry's encoder as a trainable `keras.Model` (its `.keras` artefact), on any Keras
+    backend (TensorFlow, JAX, PyTorch): images `[B, H, W, 3]` in [0, 1] -> `[B, F]`, with the
+    SavedModel's features; `model.pyramid_outputs` holds the stage outputs by stride
+    (`models.feature_pyramid(model)` makes a model of them). Found or downloaded and verified
+    as `download(name)`."""
+    from sslhsic_tf import models, serving
+
+    folder = download(name, url=url, cache_dir=cache_dir, root=root)
+    path = folder / KERAS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"zoo model {name!r} has no Keras artefact ({KERAS_FILE}); add it from its "
+            f"SavedModel with zoo.add_keras_artefact({name!r}) in the zoo folder")
+    model = serving.load_keras(path, compile=False)
+    try:
+        model.pyramid_outputs = models.pyramid_outputs(model)
+    except ValueError:  # not a ResNet of this library
+        pass
+    return model
+
+
+def add_keras_artefact(name, root=None):
+    """Writes `encoder.keras` into the folder of entry `name` of the zoo at `root` (default
+    `zoo.root()`), rebuilt from the entry's SavedModel weights and checked to give its features
+    (`serving.resnet_from_saved_model`), and records it (files, archive). Returns the info."""
+    from sslhsic_tf import serving
+
+    zoo_root = resolve_root(root)
+    desc = verify(name, zoo_root)
+    folder = pathlib.Path(desc["path"])
+    if (folder / KERAS_FILE).exists():
+        return desc
+    arch = desc["architecture"]
+    encoder, padding = serving.resnet_from_saved_model(
+        folder, depth=arch["depth"], width_multiplier=arch["width_multiplier"],
+        cifar_stem=arch["stem"] == "cifar", image_size=desc["input_shape"][:2])
+    serving.save_keras(encoder, folder / KERAS_FILE)
+    with locked(zoo_root):
+        doc = read_manifest(zoo_root)
+        entry = doc["models"][name]
+        entry["files"] = scan_folder(folder)
+        entry["total_size"] = sum(f["size"] for f in entry["files"])
+        entry["archive"] = remote.archive_record(name, folder, entry["files"])
+        entry["architecture"]["padding"] = padding
+        write_manifest(zoo_root, doc)
+    return info(name, zoo_root)
+
+
 def pack(name, out_dir, root=None, cache_dir=None):
     """Writes `<out_dir>/<name>.tar` (the entry's archive, byte for byte what the manifest's
     `archive` record describes) and `<name>.tar.sha256`; returns the archive's path.
