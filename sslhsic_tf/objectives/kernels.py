@@ -18,7 +18,8 @@ import math
 
 from keras import ops
 
-from sslhsic_tf.objectives import _checks
+from sslhsic_tf.objectives import _checks, _numerics
+from sslhsic_tf.utils import backend
 from sslhsic_tf.utils import random as rnd
 
 
@@ -142,7 +143,8 @@ def fourier_features(x, kernel, c, num_features, seeds):
         bs.append(rnd.uniform((num_features,), seed=seed_b, minval=0.0, maxval=2.0 * math.pi))
     w = ws[0] if len(ws) == 1 else ops.concatenate(ws, axis=1)
     b = bs[0] if len(bs) == 1 else ops.concatenate(bs, axis=0)
-    phi = math.sqrt(2.0 / num_features) * ops.cos(ops.matmul(x, w) + b)
+    cos = _numerics.polynomial_cos if backend.slow_cos() else ops.cos
+    phi = math.sqrt(2.0 / num_features) * cos(ops.matmul(x, w) + b)
     if len(seeds) == 1:
         return [phi]
     # split (gradient: one concat) rather than slices (gradient: zero-padded copies summed).

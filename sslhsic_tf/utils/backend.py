@@ -147,3 +147,14 @@ def tfds_download_retries(retries=TFDS_DOWNLOAD_RETRIES):
         yield
     finally:
         downloader.MAX_RETRIES = previous
+
+
+def slow_cos():
+    """True where the backend's elementwise cos is slow enough for the objectives to use
+    `objectives._numerics.polynomial_cos` instead: JAX on a CPU (XLA:CPU evaluates cos about
+    4x slower than TensorFlow's vectorised kernel; benchmarks/objectives.py --backend both)."""
+    if not is_jax():
+        return False
+    import jax
+
+    return jax.default_backend() == "cpu"
