@@ -39,7 +39,7 @@ count, which may leave out library calls such as cuDNN convolutions).
 
     KERAS_BACKEND=jax python -m benchmarks.accelerator            # the GPU run
     KERAS_BACKEND=jax python -m benchmarks.accelerator --quick    # tiny settings (CPU check)
-    KERAS_BACKEND=jax python -m benchmarks.accelerator --zoo-run OUT [--smoke]  # training run
+    KERAS_BACKEND=jax python -m benchmarks.accelerator --run OUT   # MFU of a device-loop run
     python -m benchmarks.accelerator --archs resnet18_cifar --batch 512 --steps 20
 """
 
@@ -54,7 +54,7 @@ import time
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common, zoo_run  # noqa: E402
+from benchmarks import common  # noqa: E402
 
 MFU_TARGET = 0.40
 RATIO_TARGET = 1.3
@@ -96,11 +96,12 @@ def _parse(argv):
     p.add_argument("--timeout", type=int, default=3600, help="seconds per worker process")
     p.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     p.add_argument("--worker", choices=CONFIGS, help=argparse.SUPPRESS)
-    p.add_argument("--zoo-run", metavar="OUT_DIR", default="",
-                   help="instead: the prepared GPU training run (benchmarks/zoo_run.py)")
-    zoo_run.add_arguments(p)
+    p.add_argument("--run", metavar="WORKDIR", default="",
+                   help="instead: the model-FLOP utilisation of a finished run of the library "
+                        "with its data on the device (`sslhsic-pretrain --config=cifar10_ssl_hsic_gpu"
+                        "`): its measured img/s against the analytic FLOPs of its step")
     args = p.parse_args(argv)
-    if args.zoo_run:
+    if args.run:
         return args
     args.archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     unknown = [a for a in args.archs if a not in ARCHS]
@@ -430,11 +431,39 @@ def summarise(results, peak_tflops, ceiling_tflops, judge=True):
     return rows, lines, values
 
 
+def run_mfu(workdir, peak_tflops, ceiling_tflops):
+    """Prints the model-FLOP utilisation of a device-loop run from its results.json: the model
+    is rebuilt from the run's config.json (at its image size) only to count its FLOPs."""
+    from sslhsic_tf import methods, models
+
+    with open(os.path.join(workdir, "results.json")) as f:
+        results = json.load(f)
+    with open(os.path.join(workdir, "config.json")) as f:
+        stored = json.load(f)["config"]
+    size = stored["data"]["image_size"]
+
+    encoder = models.resnet(**{**stored["model"], "input_shape": (size, size, 3)})
+    model = methods.create(stored["method"], encoder, total_steps=10,
+                           batch_size=stored["batch_size"], num_classes=10,
+                           **stored["method_kwargs"])
+    macs = {name: conv_dense_macs(getattr(model, name))
+            for name in ("projector", "predictor", "probe") if getattr(model, name, None)}
+    kind = "ssl_hsic" if hasattr(model, "target_encoder") else "ssl_hsic_no_target"
+    batch = results["batch_size"]
+    flops = step_flops(kind, batch, conv_dense_macs(encoder), projector=macs.get("projector", 0),
+                       predictor=macs.get("predictor", 0), classifier=macs.get("probe", 0))
+    per_second = results["images_per_second"] / batch * flops
+    print(f"{results['method']} run {workdir} on {results.get('device', '?')}: "
+          f"{results['images_per_second']:.0f} img/s, {flops / 1e9:.1f} model GFLOP/step, "
+          f"MFU {100 * per_second / (peak_tflops * 1e12):.1f}% of {peak_tflops:g} TFLOP/s "
+          f"({100 * per_second / (ceiling_tflops * 1e12):.1f}% of the {ceiling_tflops:g} ceiling)")
+    return 0
+
+
 def main(argv=None):
     args = _parse(argv)
-    if args.zoo_run:
-        zoo_run.run(args, args.zoo_run)
-        return 0
+    if args.run:
+        return run_mfu(args.run, args.peak_tflops, args.ceiling_tflops)
     if args.worker:
         return worker(args, args.archs[0])
     results = {}

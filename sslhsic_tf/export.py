@@ -69,7 +69,8 @@ def _run_cost(results):
     if "train_cpu_seconds" in results:
         out["cpu_hours"] = round(results["train_cpu_seconds"] / 3600, 2)
         out["wall_hours"] = round(results["train_wall_seconds"] / 3600, 2)
-    for key in ("machine", "precision", "command", "knn_curve"):
+    for key in ("machine", "precision", "command", "knn_curve", "device", "train_seconds",
+                "images_per_second", "budget"):
         if results.get(key):
             out[key] = results[key]
     return out
@@ -132,7 +133,8 @@ def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=Non
             path, name=name, method=config["method"], root=target_root, replace=overwrite,
             architecture={"name": "resnet", "depth": arch["depth"],
                           "width_multiplier": arch["width_multiplier"],
-                          "stem": "cifar" if arch.get("cifar_stem") else "imagenet"},
+                          "stem": "cifar" if arch.get("cifar_stem") else "imagenet",
+                          "padding": arch.get("padding", "same")},
             training={"dataset": config["data"]["train"].split(":")[0]
                       if not config["data"]["train"].startswith("demo") else "cifar10 (demo subset)",
                       "epochs": max(1, int(round(results["epochs"]))),

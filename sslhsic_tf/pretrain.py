@@ -84,9 +84,10 @@ def summary(results):
     return "\n".join(lines)
 
 
-def _configure_devices(deterministic, logical_cpus, strategy):
+def _configure_devices(deterministic, logical_cpus, strategy, on_device=False):
     """Applies --deterministic and --logical_cpus before the backend starts; returns the devices
-    for make_strategy (None: its default)."""
+    for make_strategy (None: its default). With the data on the device (JAX), TensorFlow is
+    not imported at all."""
     jax = os.environ.get("KERAS_BACKEND") == "jax"
     if jax:
         xla = os.environ.get("XLA_FLAGS", "")
@@ -95,6 +96,8 @@ def _configure_devices(deterministic, logical_cpus, strategy):
         if deterministic:
             xla += " --xla_gpu_deterministic_ops=true"
         os.environ["XLA_FLAGS"] = xla.strip()
+        if on_device:
+            return None
     import tensorflow as tf  # tf.data runs on either backend
 
     if deterministic:
@@ -112,10 +115,11 @@ def _configure_devices(deterministic, logical_cpus, strategy):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    devices = _configure_devices(FLAGS.deterministic, FLAGS.logical_cpus, FLAGS.strategy)
+    config = FLAGS.config
+    devices = _configure_devices(FLAGS.deterministic, FLAGS.logical_cpus, FLAGS.strategy,
+                                 on_device=bool(config.data.get("on_device")))
     from sslhsic_tf.training import loop
 
-    config = FLAGS.config
     from sslhsic_tf.training.config_checks import apply_command_line_dataset
 
     apply_command_line_dataset(config, sys.argv[1:])

@@ -15,7 +15,7 @@ from sslhsic_tf.training import schema
 MIXED_PRECISION = ("", "float32", "mixed_float16", "mixed_bfloat16", "auto")
 OPTIMIZERS = optim.OPTIMIZER_NAMES
 _EXPORT_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-_CLOSED_SECTIONS = ("data", "eval", "export")
+_CLOSED_SECTIONS = ("data", "eval", "export", "budget")
 
 
 def _to_dict(config):

@@ -372,6 +372,14 @@ def pretrain(config, workdir, *, strategy="default", tpu_address=None, devices=N
       evaluate: run the evaluation protocols (and the random-encoder baseline) at the end.
       command: the command line that ran the job, recorded in results.json (the zoo keeps it).
     """
+    if config.get("data", {}).get("on_device"):
+        if strategy != "default":
+            raise ValueError(f"--strategy={strategy}: --config.data.on_device=True trains on one "
+                             "device; use --strategy=default")
+        from sslhsic_tf.training import device_loop
+
+        return device_loop.pretrain_on_device(config, workdir, command=command,
+                                              evaluate=evaluate)
     previous_policy = keras.mixed_precision.global_policy()
     try:
         return _pretrain(config, workdir, strategy=strategy, tpu_address=tpu_address,

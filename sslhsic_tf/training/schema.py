@@ -14,6 +14,14 @@ Fields:
                              "cifar10_archive:PATH:train", "tfds:NAME:split", "folder:DIR", ...
   data.views / data.eval     augmentation presets (sslhsic_tf.data.PRESETS / EVAL_PRESETS)
   data.image_size            the size the encoder is trained and exported at
+  data.on_device             JAX only: hold the decoded uint8 splits on the accelerator and
+                             augment inside the jitted step, no TensorFlow needed
+                             (training/device_loop.py; demo or cifar10_archive sources)
+  budget.minutes             with data.on_device: a wall-clock budget from the command's start
+                             (0: none); the schedules are fitted to the measured speed so that
+                             they end with it; budget.reserve_seconds are kept for the weights,
+                             the Keras files and kNN; budget.planned_images_per_second sizes the
+                             schedules before the speed is known (plan high)
   batch_size                 global batch size
   epochs or total_steps      run length (total_steps wins when set): the length the learning
                              rate and EMA schedules are laid out over
@@ -69,7 +77,7 @@ def base():
     c.data = ml_collections.ConfigDict({
         "dataset": "demo", "train": "", "test": "", "views": "cifar10",
         "eval": "cifar10",
-        "image_size": 32,
+        "image_size": 32, "on_device": False,
     })
     c.batch_size = 256
     c.epochs = 100.0
@@ -77,6 +85,8 @@ def base():
     c.stop_after_epochs = 0.0
     c.optimizer = ml_collections.ConfigDict(
         {k: config_dict.placeholder(t) for k, t in optim.OPTIMIZER_TYPES.items()})
+    c.budget = ml_collections.ConfigDict(
+        {"minutes": 0.0, "reserve_seconds": 120.0, "planned_images_per_second": 40000.0})
     c.seed = 0
     c.checkpoint_every_steps = 500
     c.collapse_patience = 100  # steps at a collapse indicator's collapsed value before a warning

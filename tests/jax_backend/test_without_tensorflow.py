@@ -5,8 +5,9 @@ TensorFlow).
 In that process: every registered method trains two steps from in-memory uint8 images with the
 whole augmentation (crops and pixels) inside the step, the encoder's kNN accuracy is computed,
 the model saves as `.keras`, and the parts that genuinely need TensorFlow (tf.data, SavedModel
-export) fail with one line saying so. Then the prepared GPU run (`benchmarks.accelerator
---zoo-run`) runs end to end in its `--smoke` mode.
+export) fail with one line saying so. Then the prepared GPU command (`sslhsic-pretrain
+--config=cifar10_ssl_hsic_gpu`, the data on the device) runs at smoke size, in a time budget and
+at a fixed length, and its run exports under TensorFlow.
 """
 
 import json
@@ -92,47 +93,79 @@ def test_every_method_trains_without_tensorflow(tmp_path):
     assert (tmp_path / "last.keras").stat().st_size > 0
 
 
-def test_accelerator_zoo_run_smoke_without_tensorflow(tmp_path):
-    out = tmp_path / "out"
-    summary = run_python(BLOCKER + (
-        "import json, runpy, sys\n"
-        f"sys.argv = ['accelerator', '--zoo-run', {str(out)!r}, '--smoke']\n"
+SMOKE = ["--config=cifar10_ssl_hsic_gpu", "--config.data.dataset=demo",
+         "--config.model.width_multiplier=0.125", "--config.batch_size=32",
+         "--config.checkpoint_every_steps=4", "--config.method_kwargs.projector_hidden=64",
+         "--config.method_kwargs.projection_dim=32", "--config.method_kwargs.predictor_hidden=64",
+         "--config.method_kwargs.num_features=64", "--config.method_kwargs.bandwidth_points=64",
+         "--verbose=0"]
+
+
+def _pretrain_without_tensorflow(workdir, *extra):
+    """`sslhsic-pretrain` (the console script's function) in a process where TensorFlow cannot
+    be imported; returns whether it was imported after all."""
+    argv = ["sslhsic-pretrain", f"--workdir={workdir}", *SMOKE, *extra]
+    return run_python(BLOCKER + (
+        "import json, sys\n"
+        f"sys.argv = {argv!r}\n"
+        "from sslhsic_tf import pretrain\n"
         "try:\n"
-        "    runpy.run_module('benchmarks.accelerator', run_name='__main__')\n"
+        "    pretrain.run()\n"
         "except SystemExit as e:\n"
         "    assert not e.code, e.code\n"
         "print(json.dumps({'tensorflow_imported': 'tensorflow' in sys.modules}))\n"
     ))
-    assert summary["tensorflow_imported"] is False
-    result = json.loads((out / "summary.json").read_text())
-    assert result["steps"] >= 2 and result["images_per_second"] > 0
-    assert 0.0 <= result["knn_top1"] <= 1.0
-    files = sorted(out.glob("encoder_weights.*.npz"))
-    assert files and all(f.stat().st_size <= 15 * 2 ** 20 for f in files)
-    assert result["steps"] == 8 and result["final_schedule_position"] == 8  # the fixed clock
 
-    # Back under TensorFlow (this process): the weight files become a zoo SavedModel whose
-    # features give the kNN figure the JAX run computed on the device, on the same images.
+
+def test_gpu_preset_in_a_time_budget_without_tensorflow(tmp_path):
+    """The prepared GPU command at smoke size: a 1.5-minute budget, the schedules fitted to the
+    measured speed so that they end with it, the data on the device, no TensorFlow."""
+    out = tmp_path / "budget"
+    summary = _pretrain_without_tensorflow(
+        out, "--config.budget.minutes=1.5", "--config.budget.reserve_seconds=40",
+        "--config.budget.planned_images_per_second=5000")
+    assert summary["tensorflow_imported"] is False
+    result = json.loads((out / "results.json").read_text())
+    assert result["data"]["on_device"] and result["images_per_second"] > 0
+    # The schedules ended with the run: the planned schedule (sized for 5,000 img/s) reached its
+    # end at the last step trained, or within 3% of it where the shared machine's speed changed
+    # after the last fit.
+    assert result["total_steps"] > 10
+    assert result["final_schedule_position"] >= 0.97 * result["planned_steps"]
+    assert result["seconds"] < 90 + 30  # the budget, counted from the command's start
+    assert (out / "encoder.keras").is_file() and (out / "model.keras").is_file()
+    assert 0.0 <= result["knn_top1"] <= 1.0
+    log = (out / "train_log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,") and len(log) > 3
+
+
+def test_gpu_preset_fixed_length_resumes_and_exports_under_tensorflow(tmp_path):
+    """A fixed-length run on the device (8 steps, checkpoints every 4) stopped after 4 steps and
+    resumed; back under TensorFlow (this process) `sslhsic-export` makes the run a zoo
+    SavedModel whose features give the kNN figure the JAX run computed, on the same images."""
+    out = tmp_path / "fixed"
+    fixed = ["--config.budget.minutes=0", "--config.total_steps=8"]
+    first = _pretrain_without_tensorflow(out, *fixed, "--config.stop_after_epochs=0.02")
+    assert first["tensorflow_imported"] is False
+    assert json.loads((out / "results.json").read_text())["total_steps"] == 4
+    _pretrain_without_tensorflow(out, *fixed)
+    result = json.loads((out / "results.json").read_text())
+    assert result["resumed_from_step"] == 4 and result["total_steps"] == 8
+    assert result["final_schedule_position"] == 8  # the fixed clock
+
     import numpy as np
 
-    from benchmarks import zoo_run
+    from sslhsic_tf import export as export_lib
     from sslhsic_tf import zoo
     from sslhsic_tf.data import arrays
     from sslhsic_tf.evaluation import knn
 
     zoo_root = tmp_path / "zoo"
     zoo_root.mkdir()
-    (zoo_root / "manifest.json").write_text('{"format": "sslhsic_tf.zoo", "models": {}, '
-                                            '"version": 1}')
-    import os
-
-    os.environ["SSLHSIC_ZOO"] = str(zoo_root)
-    try:
-        zoo_run.export(str(out), "smoke_gpu_entry", zoo=True)
-    finally:
-        del os.environ["SSLHSIC_ZOO"]
+    export_lib.export_run(str(out), "smoke_gpu_entry", zoo=True, zoo_root=str(zoo_root))
     info = zoo.info("smoke_gpu_entry", root=str(zoo_root))
     assert info["training"]["steps"] == 8 and info["method"] == "ssl_hsic"
+    assert info["architecture"]["padding"] == "symmetric"
     encoder = zoo.load("smoke_gpu_entry", root=str(zoo_root))
     (x_train, y_train), (x_test, y_test) = arrays.cifar10_archive_arrays(
         arrays.DEMO_ARCHIVE, ("train", "test"))
@@ -144,4 +177,4 @@ def test_accelerator_zoo_run_smoke_without_tensorflow(tmp_path):
 
     (record,) = knn.knn_evaluate(features(x_train), y_train, features(x_test), y_test,
                                  ks=(200,), num_classes=10)
-    assert abs(record["top1"] - result["knn_top1"]) <= 0.004, (record, result["knn"])
+    assert abs(record["top1"] - result["knn_top1"]) <= 0.004, (record, result["knn_top1"])

@@ -1,9 +1,9 @@
-"""`benchmarks.zoo_run.ScheduleClock`: the schedules of a run planned for P steps end exactly at
+"""`training.device_loop.ScheduleClock`: the schedules of a run planned for P steps end exactly at
 the last step the measured speed allows, continuously, whatever the first guess was."""
 
 import pytest
 
-from benchmarks.zoo_run import ScheduleClock
+from sslhsic_tf.training.device_loop import ScheduleClock
 
 
 @pytest.mark.parametrize("steps_per_second", [5.0, 40.0])  # slower and faster than planned
