@@ -15,7 +15,7 @@ fitted to the measured speed so that they end with it.
 
 Expected (one NVIDIA H200, JAX 0.11, 8 minutes in all: about 150 epochs in 250 s of training at
 about 30,000 img/s): kNN top-1 about 65% (k = 200, cosine) on the CIFAR-10 test split.
-`--config.method=byol` trains BYOL in the same harness. On a CPU the same command runs at
+`cifar10_byol_gpu` trains BYOL in the same harness. On a CPU the same command runs at
 smoke size in the tests (tests/jax_backend/test_without_tensorflow.py).
 """
 
@@ -23,15 +23,4 @@ from sslhsic_tf.configs import common
 
 
 def get_config():
-    c = common.cifar10("ssl_hsic", bandwidth_learning_rate=1e-2)
-    c.batch_size = 512
-    c.mixed_precision = "mixed_bfloat16"
-    c.data.on_device = True
-    c.budget.minutes = 8.0
-    c.budget.reserve_seconds = 150.0
-    c.optimizer.warmup_fraction = 0.04
-    c.checkpoint_every_steps = 500  # logging interval (a budgeted run checkpoints at its end)
-    c.eval.protocols = ("knn",)
-    c.export.saved_model = False  # SavedModel export: sslhsic-export on a TensorFlow machine
-    c.export.name = "ssl_hsic_resnet18_cifar10_gpu"
-    return c
+    return common.cifar10_gpu("ssl_hsic", bandwidth_learning_rate=1e-2)

@@ -44,6 +44,25 @@ def cifar10(method, **method_kwargs):
     return c
 
 
+def cifar10_gpu(method, **method_kwargs):
+    """`cifar10(method)` on one GPU under JAX in a wall-clock budget (docs/gpu_run.md): ResNet-18
+    x1, batch 512, `mixed_bfloat16`, the data on the device (`data.on_device`, no TensorFlow),
+    an 8-minute budget with 150 s kept for the end, warmup 4% of the run (the 1000-epoch
+    recipe's 1% is a fraction of an epoch in a run of minutes), kNN at the end."""
+    c = cifar10(method, **method_kwargs)
+    c.batch_size = 512
+    c.mixed_precision = "mixed_bfloat16"
+    c.data.on_device = True
+    c.budget.minutes = 8.0
+    c.budget.reserve_seconds = 150.0
+    c.optimizer.warmup_fraction = 0.04
+    c.checkpoint_every_steps = 500  # logging interval (a budgeted run checkpoints at its end)
+    c.eval.protocols = ("knn",)
+    c.export.saved_model = False  # SavedModel export: sslhsic-export on a TensorFlow machine
+    c.export.name = f"{method}_resnet18_cifar10_gpu"
+    return c
+
+
 def imagenet(method, **method_kwargs):
     """ImageNet ResNet-50 from TFDS (`imagenet2012`; set data.train's data_dir to your copy)."""
     c = base()
