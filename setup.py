@@ -53,7 +53,9 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2", "pytest-xdist>=3", "tf_keras>=2.16", "jax[cpu]>=0.4.30"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "pytest-xdist>=3", "tf_keras>=2.16", "jax[cpu]>=0.4.30",
+                 "keras-hub>=0.32"],
+        "keras_hub": ["keras-hub>=0.32"],  # KerasHub presets of ImageNet-stem encoders
         "jax": ["jax>=0.4.30"],
     },
     entry_points={

@@ -5,7 +5,8 @@ r"""Export the encoder of a pretraining run, optionally into the model zoo.
   python -m sslhsic_tf.export --workdir=runs/c10 --name=ssl_hsic_r18_cifar10 --zoo
       writes <zoo>/ssl_hsic_r18_cifar10 and adds it to <zoo>/manifest.json with checksums and the
       run's evaluation figures (<zoo> = --zoo_root, $SSLHSIC_ZOO, or the repository's exports/)
-  --format=keras writes the Keras 3 export archive instead (endpoint "serve", for TFSMLayer).
+  --format=keras writes the Keras 3 export archive instead (endpoint "serve", for TFSMLayer);
+  --format=keras_hub a KerasHub preset (ImageNet stem, width 1: ResNetBackbone.from_preset).
   --dtype_policy: the exported encoder computes in float32 (default), whatever the run's
   mixed-precision policy (a bf16-trained encoder is rebuilt in float32 with the same weights:
   portable, fast on CPUs without bf16 instructions); "training" keeps the run's policy.
@@ -23,8 +24,9 @@ from sslhsic_tf.training import cli
 
 flags.DEFINE_string("workdir", None, "A pretraining run folder (holds model.keras, config.json).")
 flags.DEFINE_string("name", None, "Export name (letters, digits, '._-').")
-flags.DEFINE_enum("format", "hub", ["hub", "keras"], "hub: TF-Hub reusable SavedModel; keras: "
-                  "Keras export archive (endpoint 'serve').")
+flags.DEFINE_enum("format", "hub", ["hub", "keras", "keras_hub"], "hub: TF-Hub reusable "
+                  "SavedModel; keras: Keras export archive (endpoint 'serve'); keras_hub: a "
+                  "KerasHub ResNetBackbone preset (ImageNet stem, width 1).")
 flags.DEFINE_string("output", None, "Folder to write into (default: <workdir>/export, or the zoo).")
 flags.DEFINE_bool("zoo", False, "Export into the zoo folder and add a manifest entry.")
 flags.DEFINE_string("zoo_root", None, "Zoo folder (default: $SSLHSIC_ZOO or <repo>/exports).")
@@ -118,6 +120,12 @@ def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=Non
     meta = {"method": config["method"], "run": os.path.basename(workdir),
             "train_data": data.describe_spec(config["data"]["train"]),
             "compute_dtypes": sorted({layer.compute_dtype for layer in encoder.layers})}
+    if fmt == "keras_hub":
+        if zoo:
+            raise ValueError("--format=keras_hub writes a KerasHub preset, not a zoo entry: "
+                             "drop --zoo (zoo entries are SavedModels with encoder.keras)")
+        serving.export_keras_hub_preset(encoder, path, overwrite=overwrite)
+        return {"path": path}
     if fmt == "hub":
         serving.export_hub(encoder, path, image_size=image_size, overwrite=overwrite, metadata=meta)
     else:

@@ -1,4 +1,4 @@
-"""The README's Python example runs as written (in a fresh process, in an empty folder)."""
+"""The README's Python examples run as written (each in a fresh process, in an empty folder)."""
 
 import os
 import pathlib
@@ -11,32 +11,33 @@ import pytest
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
+def _run_example(heading, check, env, tmp_path):
+    """Runs the first ```python block after `heading`, then `check`; fails with its stderr."""
+    text = README.read_text()
+    section = text[text.index(heading):]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    proc = subprocess.run([sys.executable, "-c", snippet + check], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_readme_python_example_runs(tmp_path):
-    text = README.read_text()
-    section = text[text.index("## Use it from Python"):]
-    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     check = (
-        "\nimport numpy as _np\n"
+        "\nimport pathlib\nimport numpy as _np\n"
         "assert features.shape == (8, 128), features.shape\n"
         "assert _np.isfinite(features).all()\n"
         "assert (pathlib.Path('my_encoder') / 'saved_model.pb').exists()\n"
         "assert int(model.optimizer.iterations.numpy()) == 10\n"
     )
-    script = "import pathlib\n" + snippet + check
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _run_example("## Use it from Python", check, {**os.environ, "KERAS_BACKEND": "tensorflow"},
+                 tmp_path)
 
 
 @pytest.mark.slow
 def test_readme_fine_tuning_example_runs_on_jax(tmp_path):
     """The "Fine-tune a zoo encoder" example, as written, under JAX (TensorFlow never imported):
-    the encoder's weights move and the validation accuracy beats chance."""
-    text = README.read_text()
-    section = text[text.index("## Fine-tune a zoo encoder"):]
-    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    the validation accuracy beats chance by far."""
     check = (
         "\nimport sys\n"
         "history = model.history.history\n"
@@ -45,6 +46,4 @@ def test_readme_fine_tuning_example_runs_on_jax(tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(README.parent)}
     env.pop("KERAS_BACKEND", None)
-    proc = subprocess.run([sys.executable, "-c", snippet + check], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _run_example("## Fine-tune a zoo encoder", check, env, tmp_path)

@@ -23,6 +23,7 @@ _EXPORTS = {
     "make_hub_module": "hub_export",
     "ENDPOINT": "keras_export",
     "export_keras": "keras_export",
+    "export_keras_hub_preset": "keras_hub_preset",
     "load_keras": "keras_format",
     "resnet_from_saved_model": "from_saved_model",
     "save_keras": "keras_format",

@@ -63,11 +63,26 @@ def _to_dict(config):
 
 
 def _fingerprint(config):
-    """The parts of the config that must not change across a restart."""
+    """The parts of the config that must not change across a restart (the data as resolved
+    sources: `data.dataset` only names them)."""
     c = _to_dict(config)
     keep = ("method", "method_kwargs", "model", "data", "batch_size", "seed", "optimizer",
             "epochs", "total_steps", "checkpoint_every_steps", "mixed_precision")
-    return json.loads(json.dumps({k: c.get(k) for k in keep}, sort_keys=True, default=str))
+    return _resolved_data(json.loads(json.dumps({k: c.get(k) for k in keep}, sort_keys=True,
+                                                default=str)))
+
+
+def _resolved_data(fingerprint):
+    """`fingerprint` with data.train / data.test filled from data.dataset, and without the
+    latter (a run recorded before the demo default moved into data.dataset still matches)."""
+    from sslhsic_tf.training.config_checks import dataset_split
+
+    data = dict(fingerprint.get("data") or {})
+    dataset = data.pop("dataset", "")
+    for split in ("train", "test"):
+        if not data.get(split) and dataset:
+            data[split] = dataset_split(dataset, split)
+    return {**fingerprint, "data": data}
 
 
 def _differences(old, new, prefix=""):
@@ -116,7 +131,7 @@ def _check_workdir(workdir, config, manager):
         if old is not None:
             defaults = schema.base()
             defaults.method_kwargs = schema.method_kwargs(config.method)
-            old = _with_new_defaults(old, _fingerprint(defaults))
+            old = _resolved_data(_with_new_defaults(old, _fingerprint(defaults)))
         if old is not None and old != fp:
             changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
             details = "; ".join(f"{key}: {a!r} there, {b!r} here"

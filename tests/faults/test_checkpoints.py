@@ -216,12 +216,20 @@ def test_run_of_an_older_version_resumes_when_new_keys_keep_their_defaults(tmp_p
     loop._check_workdir(str(tmp_path), _config(), manager)
     manager.save(_model(), 2)
     recorded = json.load(open(tmp_path / "config.json"))
-    del recorded["fingerprint"]["data"]["dataset"]  # as written before data.dataset existed
+    # The data is recorded as resolved sources (as written before data.dataset existed).
+    assert "dataset" not in recorded["fingerprint"]["data"]
+    assert recorded["fingerprint"]["data"]["train"] == "demo:train"
     del recorded["fingerprint"]["method_kwargs"]["projector_output_bn"]
     (tmp_path / "config.json").write_text(json.dumps(recorded))
     loop._check_workdir(str(tmp_path), _config(), manager)  # resumes
-    with pytest.raises(ValueError, match=r"data.dataset: '' there, 'demo' here"):
-        loop._check_workdir(str(tmp_path), _config(**{"data.dataset": "demo"}), manager)
+    # Recorded when the demo's sources were data.train / data.test and data.dataset was "":
+    # the same resolved sources, so the run resumes under today's defaults.
+    recorded["fingerprint"]["data"].update(dataset="", train="demo:train", test="demo:test")
+    (tmp_path / "config.json").write_text(json.dumps(recorded))
+    loop._check_workdir(str(tmp_path), _config(), manager)
+    with pytest.raises(ValueError, match=r"data.train: 'demo:train' there, 'demo:test' here"):
+        loop._check_workdir(str(tmp_path), _config(**{"data.dataset": "", "data.train":
+                                                       "demo:test"}), manager)
 
 
 def test_workdir_of_another_method_names_both_methods(tmp_path):
