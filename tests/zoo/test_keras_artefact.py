@@ -134,3 +134,35 @@ def test_resnet_from_saved_model_rebuilds_the_weights(tmp_path):
     with pytest.raises(ValueError, match="do not match ResNet-18"):
         serving.resnet_from_saved_model(tmp_path / "export", depth=18, width_multiplier=0.25,
                                         cifar_stem=True, image_size=(16, 16))
+
+
+def test_evaluate_fine_tunes_zoo_and_random_encoders(tmp_path):
+    """`sslhsic-evaluate --encoder=zoo:NAME --protocols=finetune,semi_supervised` trains the
+    entry's encoder (and `random:` gives the baseline of the same protocol)."""
+    import json
+
+    from sslhsic_tf import data
+    from tests.faults import scripts
+
+    arrays = {}
+    for split in ("train", "test"):
+        source = data.demo(split)
+        arrays[f"x_{split}"] = source.images[:200]
+        arrays[f"y_{split}"] = source.labels[:200].astype(np.uint8)
+    np.savez(tmp_path / "small.npz", **arrays)
+    common = [f"--train=cifar10_lossless:{tmp_path / 'small.npz'}:train",
+              f"--test=cifar10_lossless:{tmp_path / 'small.npz'}:test",
+              "--protocols=finetune,semi_supervised", "--semi_protocol=finetune",
+              "--finetune_epochs=1", "--fractions=0.1", "--batch_size=50"]
+    runs = scripts.run_many([
+        ("evaluate", [f"--encoder=zoo:{ENTRY}", f"--output={tmp_path / 'zoo.json'}", *common],
+         None),
+        ("evaluate", ["--encoder=random:resnet18x0.25", f"--output={tmp_path / 'random.json'}",
+                      *common], None)])
+    for proc in runs:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("zoo", "random"):
+        results = json.loads((tmp_path / f"{name}.json").read_text())["results"]
+        protocols = {r["protocol"] for r in results}
+        assert {"finetune", "semi_supervised/finetune"} <= protocols, (name, protocols)
+        assert all(0.0 <= r["top1"] <= 1.0 for r in results)
