@@ -1,6 +1,6 @@
 r"""Kernel-dependence diagnostics of encoders on an image source, to JSON and PNG dashboards.
 
-  python -m sslhsic_tf.analyze --encoder=zoo:ssl_hsic_resnet18x0.25_cifar10 \
+  python -m sslhsic_tf.analyze --encoder=zoo:cissl_resnet18x0.25_cifar10 \
       --encoder=random:resnet18x0.25 --data=demo:test --knn_train=demo:train --out=analysis
 
 --encoder (repeatable): a pretraining run folder, a `.keras` file, `zoo:NAME`, a SavedModel

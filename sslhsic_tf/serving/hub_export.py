@@ -100,6 +100,10 @@ class HubEncoderModule(tf.Module):
         super().__init__(name=name)
         self._encoder = _Unsaved(encoder)
         self._pyramid = _Unsaved(_feature_pyramid_or_none(encoder))
+        if self._pyramid.value is not None:
+            self.feature_maps = tf.function(
+                self._feature_maps,
+                input_signature=[tf.TensorSpec(None, tf.float32, name=INPUT_NAME)])
         self._image_size = tuple(image_size)
         self._feature_dim = int(feature_dim)
         self._check_range = bool(check_range)
@@ -143,9 +147,9 @@ class HubEncoderModule(tf.Module):
         """The `serving_default` signature: `{"features": [B, F]}`, inference mode."""
         return {OUTPUT_NAME: self._features(images, False)}
 
-    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32, name=INPUT_NAME)])
-    def feature_maps(self, images):
-        """The `feature_maps` signature: `{"P<l>": [B, H / 2^l, W / 2^l, C]}`, inference mode."""
+    def _feature_maps(self, images):
+        """The `feature_maps` signature: `{"P<l>": [B, H / 2^l, W / 2^l, C]}`, inference mode
+        (a `tf.function` attribute of the modules whose encoder is a ResNet)."""
         images = checked_images(images, self._image_size, self._check_range)
         maps = self._pyramid.value(images, training=False)
         return {key: tf.cast(value, tf.float32) for key, value in maps.items()}

@@ -149,7 +149,7 @@ def test_analyze_script_writes_json_dashboards_and_table(tmp_path):
     out = tmp_path / "out"
     ok, bad_size, bad_random = scripts.run_many([
         ("analyze", [f"--encoder={encoder_file}", "--encoder=random:resnet18x0.125",
-                     "--encoder=zoo:ssl_hsic_resnet18x0.25_cifar10",  # a SavedModel from the zoo
+                     "--encoder=zoo:cissl_resnet18x0.25_cifar10",  # a zoo entry (its .keras)
                      "--data=demo:test", "--knn_train=demo:train", "--num_images=64",
                      "--num_views=2", f"--out={out}"], None),
         ("analyze", [f"--encoder={encoder_file}", "--data=demo:test", "--num_images=5000"], None),
@@ -158,7 +158,7 @@ def test_analyze_script_writes_json_dashboards_and_table(tmp_path):
     assert ok.returncode == 0, ok.stderr[-3000:]
     result = json.loads((out / "analysis.json").read_text())
     names = [e["name"] for e in result["encoders"]]
-    assert names == ["encoder.keras", "random_resnet18x0.125", "ssl_hsic_resnet18x0.25_cifar10"]
+    assert names == ["encoder.keras", "random_resnet18x0.125", "cissl_resnet18x0.25_cifar10"]
     for entry in result["encoders"]:
         assert {"hsic_zy", "hsic_zz", "infonce", "alignment", "uniformity", "rankme",
                 "label_cka", "knn_top1"} <= set(entry["metrics"])

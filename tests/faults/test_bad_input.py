@@ -66,11 +66,11 @@ def _cases(npz, bad, tmp):
             ["--config.data.dataset=folder:/nonexistent/dir/train",
              "'/nonexistent/dir/train' does not exist"]),
         "zoo name misspelt": (
-            "evaluate", ["--encoder=zoo:ssl_hsic_resnet18x0.25_cifar1",
+            "evaluate", ["--encoder=zoo:ssl_hsic_no_target_resnet18x0.25_cifar1",
                          f"--train=cifar10_lossless:{npz}:train",
                          f"--test=cifar10_lossless:{npz}:test"], 1,
-            ["unknown zoo model 'ssl_hsic_resnet18x0.25_cifar1'",
-             "did you mean ssl_hsic_resnet18x0.25_cifar10"]),
+            ["unknown zoo model 'ssl_hsic_no_target_resnet18x0.25_cifar1'",
+             "did you mean ssl_hsic_no_target_resnet18x0.25_cifar10"]),
         "unknown config key": (*pretrain("k1", "--config.foo=1"), 2,
                                ["--config.foo=1: unknown config key 'foo'", "keys of config:"]),
         "unknown nested config key (with --config=FILE)": (

@@ -53,10 +53,11 @@ def test_precision_options_of_a_config(monkeypatch, flags, mixed, jit, expected)
 
 def test_cpu_presets_and_demo_default_to_auto_and_accelerator_presets_do_not():
     names = sorted(p.stem for p in CONFIGS.glob("*.py") if p.stem not in ("__init__", "common"))
-    cpu = [n for n in names if n.startswith(("cifar10_", "demo"))]
-    assert len(cpu) >= 10, cpu
+    cpu = [n for n in names if n.startswith(("cifar10_", "demo")) and not n.endswith("_gpu")]
+    gpu = [n for n in names if n.endswith("_gpu")]  # one accelerator under JAX: bf16 itself
+    assert len(cpu) >= 10 and gpu, (cpu, gpu)
     for name in names:
-        expected = "auto" if name in cpu else ""
+        expected = "auto" if name in cpu else "mixed_bfloat16" if name in gpu else ""
         config = importlib.import_module(f"sslhsic_tf.configs.{name}").get_config()
         assert config.mixed_precision == expected, name
 
