@@ -7,7 +7,7 @@ that reproduces each row. Runs are resumable: a finished workdir is read, not re
 
     python -m benchmarks.cifar10_methods --epochs 3 --width 0.25 --workdir runs/cifar10_methods
 
-The zoo's architecture comparison (issue 11): one method, one encoder per workdir, e.g.
+The zoo's architecture comparison (docs/zoo_cpu_runs.md): one method, one encoder per workdir, e.g.
     python -m benchmarks.cifar10_methods --methods ssl_hsic --epochs 1 --depth 10 --width 0.5 \
         --precision mixed_bfloat16 --workdir runs/arch/r10x0.5
 """

@@ -1,4 +1,4 @@
-"""Why SSL-HSIC without a target network collapses, measured (issue 13).
+"""Why SSL-HSIC without a target network collapses, measured.
 
 Trains SSL-HSIC on the embedded CIFAR-10 demo subset (5,000 images, ResNet-18 x0.25, the demo's
 heads, LARS and learned bandwidth) once per candidate below and logs, every `--every` steps:

@@ -1,4 +1,4 @@
-"""Our SimCLR components against an independent PyTorch + torchvision + lightly build (issue 17).
+"""Our SimCLR components against an independent PyTorch + torchvision + lightly build.
 
 Two halves, two environments (PyTorch is never a dependency of the package):
 

@@ -38,12 +38,12 @@ process times the pieces of the SSL step other than the encoders, each in its ow
 `tf.function` on random features (heads, objective, bandwidth, probe, optimizer, EMA; an SGD
 apply on the encoder's variables for comparison).
 
-CPU configurations (issue 11), `--cpu-configs`: SSL-HSIC with target (B images x 2 views) and
+CPU configurations, `--cpu-configs`: SSL-HSIC with target (B images x 2 views) and
 the encoder's own forward + backward (the supervised row, 2B images) under each configuration
 below, each in a fresh process, side by side in img/s with the speed-up over the baseline, the
-default before issue 11 (float32 with Keras' composite BatchNorm ops, reproduced with
+default before the CPU precision work (float32 with Keras' composite BatchNorm ops, reproduced with
 `--batchnorm keras`): mixed_bfloat16 with Keras' BatchNorm, float32 and mixed_bfloat16 with the
-fused BatchNorm kernel (`models.BatchNorm` since issue 11; objectives stay float32 inside), XLA,
+fused BatchNorm kernel (`models.BatchNorm` since 2026-11-28; objectives stay float32 inside), XLA,
 bf16 + XLA, one inter-op thread, and the real input pipeline (the embedded demo subset, two
 augmented views per image, prefetched) instead of cached batches. With `--torch-python PY` (a virtual
 environment with PyTorch, never a dependency of the package) the same encoder (ResNet-18 written
@@ -439,7 +439,7 @@ def _worker_argv(args, worker, **override):
 
 
 #: --cpu-configs: (name, overrides of the command line, configurations it runs). The first row
-#: is the default before issue 11 (float32, Keras' composite BatchNorm ops): the baseline.
+#: is the default before the CPU precision work (float32, Keras' composite BatchNorm ops): the baseline.
 BOTH = ("ssl_hsic", "supervised")
 F32 = {"mixed_precision": "float32", "batchnorm": "fused"}
 BF16 = {"mixed_precision": "mixed_bfloat16", "batchnorm": "fused"}

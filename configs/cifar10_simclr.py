@@ -10,7 +10,7 @@ lr 1.0 x batch/256 with trust 0.02 and weight decay 1e-5.
     python -m sslhsic_tf.pretrain --config=configs/cifar10_simclr.py --workdir=runs/simclr \\
         --config.epochs=3 --config.model.width_multiplier=0.25
 
-Expected (issue 17, ResNet-18 x0.25, 3 epochs = 585 steps, 2-core CPU): kNN top-1 (k = 200,
+Expected (ResNet-18 x0.25, 3 epochs = 585 steps, 2-core CPU): kNN top-1 (k = 200,
 cosine, T = 0.07) about 51% on the CIFAR-10 test split, as an independent PyTorch + lightly build
 of the same recipe (51.2%).
 """

@@ -3,7 +3,7 @@
 epochs (shorten with --config.epochs=...).
 
 The paper's second variant: M = 2 lists of online projections, no predictor, no EMA target. The
-projector ends in BatchNorm (`projector_output_bn=True`, the variant's default since issue 13):
+projector ends in BatchNorm (`projector_output_bn=True`, the variant's default since the collapse fix, docs/no_target_collapse.md):
 with the BYOL projector the projections fall together within 15 steps and HSIC(Z, Y) sits at
 its collapse level 1/(M - 1) (benchmarks/ssl_hsic_collapse.py shows the measurements).
 """

@@ -34,7 +34,7 @@ def cifar10(method, **method_kwargs):
     # the CPU has bf16 instructions, XLA with AMX); float32 on accelerators and other CPUs.
     c.mixed_precision = "auto"
     # torchvision's ResNet padding: each strided 3x3 window centred where the 1x1 shortcut samples
-    # (TF's "same" is one pixel off; measured with issue 17's SimCLR gap).
+    # (TF's "same" is one pixel off; measured with the SimCLR parity work, docs/simclr_parity.md).
     c.model.padding = "symmetric"
     # LARS settings of the public CIFAR recipes (solo-learn): trust 0.02, lr 1.0·batch/256,
     # weight decay 1e-5, 10 warmup epochs of 1000; the Adam methods keep their own defaults.

@@ -1,7 +1,7 @@
 """The CPU demo with SSL-HSIC *without* a target network (M = 2 lists of online projections, no
 predictor, no EMA): the embedded CIFAR-10 subset, a quarter-width ResNet-18, the demo's heads,
 LARS and learned IMQ bandwidth; the projector ends in BatchNorm (the no-target variant's default
-since issue 13: without it the run collapses within 15 steps, see benchmarks/ssl_hsic_collapse.py).
+since the collapse fix, docs/no_target_collapse.md: without it the run collapses within 15 steps, see benchmarks/ssl_hsic_collapse.py).
 
     python -m sslhsic_tf.pretrain --config=demo_ssl_hsic_no_target --workdir=runs/demo_no_target
 

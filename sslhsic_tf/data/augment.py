@@ -119,7 +119,7 @@ class PixelConfig:
         saturation: HSV saturation times f, clipped to [0, 1] (`tf.image.adjust_saturation`);
       hue (both): shift ~ U[-hue, hue] of the HSV hue, modulo 1, hue <= 0.5.
     The additive brightness is much stronger on dark images than torchvision's factor; on
-    CIFAR-10 it cost SimCLR 8 kNN points in a 3-epoch run (issue 17), so every preset except
+    CIFAR-10 it cost SimCLR 8 kNN points in a 3-epoch run, so every preset except
     the BYOL / SSL-HSIC ImageNet pair uses "torchvision".
     grayscale_prob: probability of replacing RGB by luma (0.2989, 0.5870, 0.1140) on 3 channels.
     blur_prob, blur_sigma: Gaussian blur with sigma ~ U[blur_sigma] in output pixels,
@@ -296,7 +296,7 @@ def cifar_views(size=32):
 
 def cifar_views_symmetric(size=32):
     """The CIFAR-10 pair without solarize: one pipeline for both crops (solo-learn's CIFAR
-    SimCLR, and the independent PyTorch run of issue 17)."""
+    SimCLR, and the independent PyTorch run, docs/simclr_parity.md)."""
     view = ViewConfig(CropConfig(size), PixelConfig(solarize_prob=0.0))
     return (view, view)
 

@@ -38,7 +38,7 @@ class SSLHSIC(target_lib.EmaTarget, SSLModel):
       projector_hidden, projection_dim, predictor_hidden: head sizes (4096, 256, 4096).
       projector_output_bn: BatchNorm on the projector's output (centres each projection dimension
         over the batch before the L2 normalisation; what keeps the no-target variant from
-        collapsing, issue 13).
+        collapsing; docs/no_target_collapse.md).
     """
 
     test_kwargs = {"projector_hidden": 16, "projection_dim": 8, "predictor_hidden": 16,
