@@ -224,7 +224,9 @@ def pretrain_on_device(config, workdir, *, command=None, evaluate=True):
     policy_name = keras.mixed_precision.global_policy().name
     keras.utils.set_random_seed(config.seed)
     t_build = time.time()
-    num_classes = 10 if y_train.max() < 10 else int(y_train.max()) + 1
+    from sslhsic_tf.data import arrays
+
+    num_classes = len(arrays.CIFAR10_CLASSES)  # load_arrays reads CIFAR-10 archives only
     encoder_args = {k: v for k, v in loop._to_dict(config.model).items()}
     encoder = models.resnet(**encoder_args)
     model = methods.create(
