@@ -141,6 +141,13 @@ def load(name, root=None, *, url=None, cache_dir=None):
     return tf.saved_model.load(str(download(name, url=url, cache_dir=cache_dir, root=root)))
 
 
+def _record_files(entry, name, folder):
+    """Sets `entry`'s files (size, SHA-256), total size and archive record from `folder`."""
+    entry["files"] = scan_folder(folder)
+    entry["total_size"] = sum(f["size"] for f in entry["files"])
+    entry["archive"] = remote.archive_record(name, folder, entry["files"])
+
+
 #: The Keras 3 artefact inside each entry's folder: the encoder as a `.keras` file (float32).
 KERAS_FILE = "encoder.keras"
 
@@ -186,9 +193,7 @@ def add_keras_artefact(name, root=None):
     with locked(zoo_root):
         doc = read_manifest(zoo_root)
         entry = doc["models"][name]
-        entry["files"] = scan_folder(folder)
-        entry["total_size"] = sum(f["size"] for f in entry["files"])
-        entry["archive"] = remote.archive_record(name, folder, entry["files"])
+        _record_files(entry, name, folder)
         entry["architecture"]["padding"] = padding
         write_manifest(zoo_root, doc)
     return info(name, zoo_root)
@@ -347,9 +352,7 @@ def add_entry(
 
     # Checked again under the lock; here too so that a clash fails before any hashing.
     _check_free(read_manifest(zoo_root)["models"], name, rel, replace, zoo_root)
-    entry["files"] = scan_folder(folder)
-    entry["total_size"] = sum(f["size"] for f in entry["files"])
-    entry["archive"] = remote.archive_record(name, folder, entry["files"])
+    _record_files(entry, name, folder)
     validate_entry(entry, f"add_entry({name!r})")
     with locked(zoo_root):
         doc = read_manifest(zoo_root)
