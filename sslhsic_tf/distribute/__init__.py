@@ -5,9 +5,10 @@ from sslhsic_tf.distribute.collectives import (
     gather,
     num_replicas,
     replica_scale,
+    sum_over_replicas,
 )
 
-__all__ = ["clip_global_gradients", "gather", "num_replicas", "replica_scale"]
+__all__ = ["clip_global_gradients", "gather", "num_replicas", "replica_scale", "sum_over_replicas"]
 
 from sslhsic_tf.distribute.strategies import make_strategy  # noqa: E402
 

@@ -70,6 +70,23 @@ def replica_scale(loss):
     return loss if n == 1 else loss / n
 
 
+def sum_over_replicas(grads):
+    """`grads` (None allowed) summed over the replicas of a tf.distribute replica context (one
+    all-reduce): the global gradient, of which each replica holds a part. Unchanged with one
+    replica, outside a replica context, or on JAX (whose gradients are already global)."""
+    ctx = _replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return grads
+    import tensorflow as tf
+
+    present = [i for i, g in enumerate(grads) if g is not None]
+    summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
+    out = list(grads)
+    for i, g in zip(present, summed):
+        out[i] = g
+    return out
+
+
 def clip_global_gradients(grads, groups):
     """Makes gradient clipping act on the global (summed) gradient under tf.distribute.
 
@@ -90,13 +107,7 @@ def clip_global_gradients(grads, groups):
     n = 1 if ctx is None else ctx.num_replicas_in_sync
     if n == 1 or not groups:
         return grads
-    import tensorflow as tf
-
-    present = [i for i, g in enumerate(grads) if g is not None]
-    summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [grads[i] for i in present])
-    out = list(grads)
-    for i, g in zip(present, summed):
-        out[i] = g
+    out = sum_over_replicas(grads)
     for indices, clip_fn in groups:
         indices = [i for i in indices if out[i] is not None]
         for i, g in zip(indices, clip_fn([out[i] for i in indices])):

@@ -99,6 +99,7 @@ class SSLModel(keras.Model):
         optimizer_config=None,
         probe_learning_rate=1e-3,
         eval_ema_decay=None,
+        log_norms=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -133,6 +134,9 @@ class SSLModel(keras.Model):
         if eval_ema_decay is not None and not 0.0 < eval_ema_decay < 1.0:
             raise ValueError(f"eval_ema_decay must be None or in (0, 1); got {eval_ema_decay}")
         self.eval_ema_decay = None if eval_ema_decay is None else float(eval_ema_decay)
+        if not isinstance(log_norms, bool):
+            raise TypeError(f"log_norms must be True or False; got {log_norms!r}")
+        self.log_norms = log_norms
 
         self.build_heads()
         if self.eval_ema_decay is not None:
@@ -147,6 +151,8 @@ class SSLModel(keras.Model):
         else:
             self.probe = None
         names = ["loss", *self.method_metrics, "repr_std", "learning_rate"]
+        if self.log_norms:
+            names += ["grad_norm", "weight_norm"]
         if self.probe is not None:
             names += ["probe_loss", "probe_top1"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
@@ -402,6 +408,31 @@ class SSLModel(keras.Model):
         correct = ops.cast(ops.argmax(logits, axis=-1) == safe, "float32")
         return loss, ops.sum(correct * valid) / count
 
+    def norm_terms(self, grads, values, loss_scale=None):
+        """`{"grad_norm", "weight_norm"}` of a step where `log_norms` is on, else `{}`.
+
+        grad_norm: the global norm of the gradient over the encoder's trainable variables (of the
+        total loss; the probe sees stop-gradient features, so this is the objective's), divided
+        by `loss_scale`; under tf.distribute pass the gradient summed over replicas
+        (`distribute.sum_over_replicas`). weight_norm: the global norm of the encoder's kernels
+        (variables of rank > 1) before the step. `grads` and `values` align with
+        `self.trainable_variables`. With BatchNorm after every conv, an SGD step turns the
+        kernels by about lr x grad_norm / weight_norm; LARS by lr x trust.
+        """
+        if not self.log_norms:
+            return {}
+        ids = {id(v) for v in self.encoder.trainable_variables}
+        positions = [i for i, v in enumerate(self.trainable_variables) if id(v) in ids]
+
+        def global_norm(tensors):
+            return ops.sqrt(sum(ops.sum(ops.square(ops.cast(t, "float32"))) for t in tensors))
+
+        grad_norm = global_norm([grads[i] for i in positions if grads[i] is not None])
+        if loss_scale is not None:
+            grad_norm = grad_norm / ops.cast(loss_scale, "float32")
+        kernels = [values[i] for i in positions if len(values[i].shape) > 1]
+        return {"grad_norm": grad_norm, "weight_norm": global_norm(kernels)}
+
     def update_trackers(self, terms):
         """Adds the step's terms to the running means Keras logs; returns the logs."""
         for name, tracker in self.trackers.items():
@@ -444,6 +475,7 @@ class SSLModel(keras.Model):
             "optimizer_config": self.optimizer_config,
             "probe_learning_rate": self.probe_learning_rate,
             "eval_ema_decay": self.eval_ema_decay,
+            "log_norms": self.log_norms,
         }
 
     @classmethod

@@ -25,6 +25,8 @@ the backends.
 import jax
 import keras
 
+from sslhsic_tf.utils import backend
+
 
 def _mapping(model, trainable, non_trainable, optimizer_values, metric_values=None):
     pairs = list(zip(model.trainable_variables, trainable))
@@ -69,6 +71,12 @@ def train_step(model, state, data):
     grads, (terms, outputs, non_trainable) = jax.grad(loss_fn, has_aux=True)(
         trainable, non_trainable)
     outputs = jax.lax.stop_gradient(outputs)
+    if model.log_norms:  # of the weights the gradient was taken at
+        with keras.StatelessScope(
+            state_mapping=_mapping(model, trainable, non_trainable, optimizer_values)
+        ):
+            scale, _ = backend.unwrap_loss_scale(model.optimizer)
+            terms = {**terms, **model.norm_terms(grads, trainable, scale)}
 
     # 3. Apply, then EMA updates and metrics.
     trainable, optimizer_values = model.optimizer.stateless_apply(

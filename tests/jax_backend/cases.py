@@ -30,7 +30,7 @@ MOVED = 1e-5
 
 
 def method_kwargs(name):
-    kwargs = dict(TINY[name])
+    kwargs = dict(TINY[name], log_norms=True)  # grad_norm and weight_norm compared as logs
     if name.startswith("ssl_hsic"):
         kwargs.update(num_features=None, bandwidth_points=None, bandwidth_learning_rate=1e-2)
     if name in ("ssl_hsic", "byol"):

@@ -28,7 +28,7 @@ OPTIMIZER = {name: {"name": "sgd", "clipnorm": 0.05} for name in methods.names()
 def _create(name):
     return methods.create(
         name, tiny_encoder(), total_steps=10, batch_size=GLOBAL_BATCH, num_classes=3,
-        optimizer_config=OPTIMIZER.get(name), **TINY[name],
+        optimizer_config=OPTIMIZER.get(name), log_norms=True, **TINY[name],
     )
 
 
@@ -60,8 +60,9 @@ def test_two_replicas_equal_one(name, mirrored):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
         moved += int(not np.allclose(a, a0))
     assert moved > len(w1) // 3, "training should have changed most variables"
-    # The logged (global) loss agrees too.
-    np.testing.assert_allclose(hist1["loss"], hist2["loss"], rtol=1e-4, atol=1e-6)
+    # The logged (global) loss and gradient norm agree too.
+    for key in ("loss", "grad_norm", "weight_norm"):
+        np.testing.assert_allclose(hist1[key], hist2[key], rtol=1e-4, atol=1e-6, err_msg=key)
 
 
 def test_clip_global_gradients_clips_the_summed_gradient(mirrored):

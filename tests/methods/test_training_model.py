@@ -203,3 +203,29 @@ def test_eval_ema_copy_is_evaluated_and_exported():
     assert not np.allclose(model.encoder.weights[0].numpy(), start[0])
     with pytest.raises(ValueError, match=r"eval_ema_decay must be None or in \(0, 1\)"):
         _model("simclr", eval_ema_decay=1.0)
+
+
+def test_logged_norms_are_those_of_the_objective_gradient_and_the_kernels():
+    """grad_norm: the norm of d(objective)/d(encoder) of the step (an independent GradientTape on
+    the same weights and views); weight_norm: the encoder kernels' norm before the step."""
+    import tensorflow as tf
+
+    batch = random_batch(8, seed=4)
+    model = _model("simclr", log_norms=True)
+    model.compile(run_eagerly=True)
+    reference = _model("simclr")
+    reference.compile(run_eagerly=True)
+    reference.set_weights(model.get_weights())
+    kernels = [v.numpy() for v in model.encoder.trainable_variables if len(v.shape) > 1]
+    views = tuple(tf.constant(v) for v in batch["views"])
+    with tf.GradientTape() as tape:
+        _, terms, _ = reference.step_losses(views, tf.constant(batch["label"]), {}, 0)
+    grads = tape.gradient(terms["loss"], reference.encoder.trainable_variables)
+    want = float(tf.linalg.global_norm(grads))
+    logs = model.fit(_ds(batch, 1), epochs=1, verbose=0).history
+    assert logs["grad_norm"][-1] == pytest.approx(want, rel=1e-4)
+    assert logs["weight_norm"][-1] == pytest.approx(
+        float(np.sqrt(sum(np.sum(k.astype(np.float64) ** 2) for k in kernels))), rel=1e-5)
+    assert "grad_norm" not in _model("simclr").trackers  # off by default
+    with pytest.raises(TypeError, match="log_norms must be True or False"):
+        _model("simclr", log_norms="yes")
