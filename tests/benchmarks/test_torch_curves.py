@@ -1,0 +1,53 @@
+"""`benchmarks/torch_curves.py` outside PyTorch: its schedule is ours, its curves read and plot."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import torch_curves
+from sslhsic_tf import optim
+
+
+@pytest.mark.parametrize("warmup", [0, 50])
+def test_learning_rate_is_our_warmup_cosine(warmup):
+    """The PyTorch side must step on our schedule, or the curves compare two recipes."""
+    ours = optim.WarmupCosine(0.12, warmup_steps=warmup, total_steps=1000)
+    for step in (0, 1, 25, 49, 50, 51, 400, 999, 1000, 1200):
+        assert torch_curves.learning_rate(step, 1000, warmup, 0.12) == pytest.approx(
+            float(ours(step)), rel=1e-5, abs=1e-8), step
+
+
+def _torch_run(folder, points, method="simclr"):
+    folder.mkdir()
+    state = {"method": f"torch+lightly {method}", "step": 390, "cpu_seconds": 7200.0,
+             "points": [{"epoch": e, "step": int(e * 195), "knn_top1": k} for e, k in points],
+             "recipe": {"method": method, "optimizer": "sgd", "base_learning_rate": 0.12}}
+    (folder / "curve.json").write_text(json.dumps(state))
+    return str(folder)
+
+
+def test_plot_tables_and_draws_runs_side_by_side(tmp_path, capsys):
+    a = _torch_run(tmp_path / "a", [(2, 0.512), (4, 0.561)])
+    b = _torch_run(tmp_path / "b", [(2, 0.478), (4, 0.502), (6, 0.497)], method="byol")
+    label, points, cpu, recipe = torch_curves.read_curve(a + ":SGD")
+    assert label == "SGD" and points == [(2, 0.512), (4, 0.561)] and cpu == 7200.0
+    assert recipe["optimizer"] == "sgd"
+    assert torch_curves.read_curve(b)[0] == "torch+lightly byol"  # no label: the run's method
+    out = tmp_path / "plots"
+    torch_curves.main(["plot", a + ":SGD", b + ":LARS", "--out", str(out), "--name", "pair"])
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| run | epoch 2 | epoch 4 | epoch 6 | CPU-h |"
+    assert table[2] == "| SGD | 51.2 | 56.1 |  | 2.0 |"
+    assert table[3] == "| LARS | 47.8 | 50.2 | 49.7 | 2.0 |"
+    saved = json.loads((out / "pair.json").read_text())
+    assert [s["label"] for s in saved] == ["SGD", "LARS"]
+    assert np.allclose(saved[1]["points"], [[2, 0.478], [4, 0.502], [6, 0.497]])
+    assert (out / "pair.png").stat().st_size > 10_000
+
+
+def test_train_flags_are_checked_before_anything_loads(capsys):
+    with pytest.raises(SystemExit):
+        torch_curves.main(["train", "--method=simclr", "--workdir=x", "--archive=y",
+                           "--epochs=0"])
+    assert "--epochs must be > 0; got 0.0" in capsys.readouterr().err
