@@ -39,7 +39,8 @@ if __package__ in (None, ""):
 
 MONITOR_QUERIES = 5000  # as training/loop.py's kNN monitor
 #: Flags a run may change when it resumes (everything else is the recipe).
-RESUMABLE_CHANGES = ("stop_after_epochs", "threads", "decode_workers", "verbose", "knn_every_epochs")
+RESUMABLE_CHANGES = ("stop_after_epochs", "threads", "decode_workers", "verbose", "knn_every_epochs",
+                     "knn_at_start")
 
 
 # ----------------------------------------------------------------------- the PyTorch side
@@ -236,6 +237,11 @@ def train(args):
         os.replace(os.path.join(args.workdir, "curve.json.tmp"),
                    os.path.join(args.workdir, "curve.json"))
 
+    if args.knn_at_start and not state["points"] and state["step"] == 0:  # the random init
+        top1 = knn_top1(_features(learner.backbone, train_images, torch), train_labels,
+                        _features(learner.backbone, test_images, torch), test_labels, torch)
+        state["points"].append({"epoch": 0.0, "step": 0, "knn_top1": top1})
+        print(f"epoch 0 (initialisation): kNN {100 * top1:.2f}", flush=True)
     learner.modules.train()
     while state["step"] < stop_step:
         epoch = state["step"] // steps_per_epoch
@@ -349,6 +355,7 @@ def main(argv=None):
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--decode_workers", type=int, default=0)
     t.add_argument("--train_images", type=int, default=0, help="the first N only (a smoke run)")
+    t.add_argument("--knn_at_start", action="store_true", help="a point for the initialisation")
     t.add_argument("--verbose", action="store_true")
     p = sub.add_parser("plot", help="curves of our runs and torch runs side by side")
     p.add_argument("runs", nargs="+", help="RUN or RUN:label (ours: a --workdir; theirs: train's)")
