@@ -46,22 +46,10 @@ def _read_json(path, what):
 def evaluation_figures(results):
     """Zoo evaluation figures (metric, value, protocol) from a run's results.json."""
     from sslhsic_tf import data
+    from sslhsic_tf.zoo import cards
 
-    figures = []
-    for record in results.get("evaluation", []):
-        protocol = record["protocol"]
-        if protocol == "knn":
-            text = f"kNN, cosine, k={record['k']}, T={record['temperature']}, frozen encoder (BN inference)"
-        elif protocol == "linear_lbfgs":
-            text = ("linear probe, offline, L-BFGS logistic regression on frozen features "
-                    f"(BN inference), l2={record.get('l2')}")
-        else:
-            text = protocol
-        for metric in ("top1", "top5"):
-            if record.get(metric) is not None:
-                figures.append({"metric": metric, "value": float(record[metric]), "protocol": text,
-                                "dataset": data.describe_spec(results["data"].get("test")) or ""})
-    return figures
+    dataset = data.describe_spec(results["data"].get("test")) or ""
+    return cards.figures({"results": results.get("evaluation", [])}, dataset=dataset)
 
 
 def _run_cost(results):

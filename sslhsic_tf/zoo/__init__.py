@@ -13,7 +13,9 @@ Where files are looked for: an explicit `root=` or $SSLHSIC_ZOO (a local zoo, it
 manifest); else the published manifest (inside the package; the clone's exports/manifest.json)
 with the files in the clone's exports/, else in the cache (`remote.cache_dir()`,
 $SSLHSIC_ZOO_CACHE), else downloaded into it from the base URL (`url=`, $SSLHSIC_ZOO_URL, the
-manifest's base_url). Command line: `sslhsic-zoo list | info | download | verify | pack`.
+manifest's base_url). Cards (`zoo.cards`): `annotate` adds evaluation reports, analysis and a
+use line to an entry's record; `card`, `table` write them as Markdown. Command line:
+`sslhsic-zoo list | info | download | verify | pack | card | table | annotate`.
 
 Security: JSON only (no pickle); names and manifest paths cannot leave the zoo or cache folder
 (absolute paths, `..`, and symbolic links anywhere below it are refused); a tampered, truncated,

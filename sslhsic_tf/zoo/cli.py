@@ -5,6 +5,10 @@
     sslhsic-zoo download NAME [--force]    into the cache (progress above a few MB)
     sslhsic-zoo verify [NAME]              sizes and SHA-256 of every file (all entries here)
     sslhsic-zoo pack NAME OUT              OUT/NAME.tar + .sha256, for publishing
+    sslhsic-zoo card NAME                  the entry's Markdown card (zoo/cards.py)
+    sslhsic-zoo table                      the README's zoo table
+    sslhsic-zoo annotate NAME [--report evaluation.json] [--analysis analysis.json]
+                [--good_for TEXT]          add sslhsic-evaluate / sslhsic-analyze results
 
 Options: --root (a local zoo folder, as $SSLHSIC_ZOO), --url (as $SSLHSIC_ZOO_URL), --cache_dir
 (as $SSLHSIC_ZOO_CACHE). Errors: one line `error: ...`, exit code 1.
@@ -14,7 +18,7 @@ import argparse
 import json
 import sys
 
-from sslhsic_tf.zoo import catalog
+from sslhsic_tf.zoo import cards, catalog
 
 
 def _knn(entry):
@@ -65,6 +69,33 @@ def _pack(args):
     print(f"{path}  sha256 {path.with_name(path.name + '.sha256').read_text().split()[0]}")
 
 
+def _read_json(path, flag):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--{flag}={path}: cannot read it as JSON ({err})") from None
+
+
+def _annotate(args):
+    report = _read_json(args.report, "report") if args.report else None
+    analysis = None
+    if args.analysis:
+        doc = _read_json(args.analysis, "analysis")
+        records = doc.get("encoders", []) if isinstance(doc, dict) else []
+        chosen = [r for r in records if r.get("name") == args.name]
+        if len(chosen) != 1:
+            raise ValueError(f"--analysis={args.analysis}: no encoder record named {args.name!r} "
+                             f"(it has {[r.get('name') for r in records]}); analyse "
+                             f"--encoder=zoo:{args.name}")
+        analysis = {**chosen[0], "data": doc.get("data")}
+    if report is None and analysis is None and args.good_for is None:
+        raise ValueError("annotate: give --report, --analysis or --good_for")
+    cards.annotate(args.name, report=report, analysis=analysis, good_for=args.good_for,
+                   root=args.root)
+    print(cards.card(args.name, args.root))
+
+
 def parser():
     p = argparse.ArgumentParser(prog="sslhsic-zoo", description=__doc__.splitlines()[0])
     p.add_argument("--root", default=None, help="a local zoo folder (as $SSLHSIC_ZOO)")
@@ -86,6 +117,17 @@ def parser():
     q.add_argument("name")
     q.add_argument("out")
     q.set_defaults(run=_pack)
+    q = sub.add_parser("card", help="one entry's Markdown card")
+    q.add_argument("name")
+    q.set_defaults(run=lambda args: print(cards.card(args.name, args.root), end=""))
+    sub.add_parser("table", help="the zoo table of the README").set_defaults(
+        run=lambda args: print(cards.table(args.root), end=""))
+    q = sub.add_parser("annotate", help="add evaluation, analysis and a use line to an entry")
+    q.add_argument("name")
+    q.add_argument("--report", help="an sslhsic-evaluate report (evaluation.json)")
+    q.add_argument("--analysis", help="sslhsic-analyze's analysis.json (the entry's record)")
+    q.add_argument("--good_for", help="one line: what the entry is good for")
+    q.set_defaults(run=_annotate)
     return p
 
 

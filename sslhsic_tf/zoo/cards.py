@@ -1,0 +1,207 @@
+"""Zoo cards: what an entry is, what it scores, what it is good for, all from its manifest record.
+
+    annotate(name, report=..., analysis=..., good_for=...)   # adds to the entry's record
+    card(name)                                              # its Markdown card
+    table()                                                 # the README's zoo table
+
+`report` is an `sslhsic-evaluate` report (evaluation.json: kNN, linear, fine-tuning,
+semi-supervised), turned into figures by `figures(report)` (the same descriptions as a run's
+export); `analysis` one encoder's record of `sslhsic-analyze` (analysis.json); `good_for` one
+line. Command line: `sslhsic-zoo annotate NAME --report F --analysis F --good_for TEXT`,
+`sslhsic-zoo card NAME`, `sslhsic-zoo table`.
+"""
+
+import json
+import math
+
+from sslhsic_tf.zoo.manifest import locked, read_manifest, validate_entry, write_manifest
+from sslhsic_tf.zoo.paths import resolve_root
+
+#: sslhsic-analyze's diagnostics shown on a card: (key, label, format), as its table.
+ANALYSIS_ROWS = (("hsic_zy", "HSIC(Z, Y)", "{:.4f}"), ("hsic_zz", "HSIC(Z, Z)", "{:.2e}"),
+                 ("alignment", "alignment", "{:.3f}"), ("uniformity", "uniformity", "{:.3f}"),
+                 ("rankme", "RankMe", "{:.1f}"), ("label_cka", "label CKA", "{:.3f}"),
+                 ("knn_top1", "kNN (analysed images)", "{:.1%}"))
+METHOD_NAMES = {"ssl_hsic": "SSL-HSIC (EMA target)", "ssl_hsic_no_target": "SSL-HSIC without a target",
+                "simclr": "SimCLR", "byol": "BYOL", "cissl": "CISSL", "dissl": "DISSL",
+                "dino": "DINO", "swav": "SwAV"}
+
+
+def describe(record):
+    """The protocol text of one evaluation record (`sslhsic_tf.evaluation` formats)."""
+    protocol = record["protocol"]
+    if protocol == "knn":
+        return (f"kNN, cosine, k={record['k']}, T={record['temperature']}, frozen encoder "
+                "(BN inference)")
+    if protocol == "linear_lbfgs":
+        return ("linear probe, offline, L-BFGS logistic regression on frozen features "
+                f"(BN inference), l2={record.get('l2')}")
+    if protocol == "linear_sgd":
+        return f"linear probe, SGD, {record['epochs']} epochs, frozen encoder"
+    if protocol == "finetune":
+        return f"fine-tuned, all {record['num_train']} labels, {record['epochs']} epochs"
+    if protocol.startswith("semi_supervised/"):
+        subset, inner = record["subset"], protocol.split("/", 1)[1]
+        share = (f"{subset['fraction']:.0%} of the labels" if subset.get("fraction") is not None
+                 else f"{subset['num_examples']} labels")
+        how = {"finetune": "fine-tuned", "linear_lbfgs": "linear probe (L-BFGS)",
+               "linear_sgd": "linear probe (SGD)"}[inner]
+        epochs = f", {record['epochs']} epochs" if "epochs" in record else ""
+        return (f"{how}, {share} ({subset['num_examples']} images, class-balanced, seed "
+                f"{subset.get('seed')}){epochs}")
+    return protocol
+
+
+def figures(report, dataset=None):
+    """Zoo figures (`metric`, `value`, `protocol`, `dataset`, and `protocol_wall_seconds`: the
+    wall time of the protocol's whole run, every subset of it) of an `sslhsic-evaluate` report;
+    `dataset` defaults to the report's test source."""
+    if not isinstance(report, dict) or not isinstance(report.get("results"), list):
+        raise ValueError("report must be an sslhsic-evaluate report: a JSON object with a "
+                         "'results' list (its evaluation.json)")
+    if dataset is None:
+        name = (report.get("data") or {}).get("name") or ""
+        dataset = name.split("test=", 1)[1] if "test=" in name else name
+    seconds = report.get("seconds") or {}
+    out = []
+    for record in report["results"]:
+        spent = seconds.get(record["protocol"].split("/", 1)[0])
+        for metric in ("top1", "top5"):
+            if record.get(metric) is not None:
+                figure = {"metric": metric, "value": float(record[metric]),
+                          "protocol": describe(record), "dataset": dataset}
+                if spent is not None:  # wall time of the protocol's whole run (all its subsets)
+                    figure["protocol_wall_seconds"] = round(float(spent), 1)
+                out.append(figure)
+    return out
+
+
+def annotate(name, *, report=None, analysis=None, good_for=None, root=None):
+    """Adds to entry `name` of the manifest at `root` (default `zoo.root()`): the figures of
+    `report` (replacing figures with the same metric, protocol and dataset), the `analysis`
+    record (`{"name", "settings", "metrics"}` of sslhsic-analyze, plus its `data`), and the
+    `good_for` line. Returns the updated entry. The manifest is rewritten atomically under the
+    zoo's lock; the entry's files are untouched (their checksums stay valid)."""
+    zoo_root = resolve_root(root)
+    if good_for is not None and (not isinstance(good_for, str) or not good_for.strip()
+                                 or "\n" in good_for):
+        raise ValueError(f"good_for must be one line of text; got {good_for!r}")
+    if analysis is not None and not (isinstance(analysis, dict)
+                                     and isinstance(analysis.get("metrics"), dict)):
+        raise ValueError("analysis must be one encoder's record of sslhsic-analyze "
+                         "(analysis.json's 'encoders' list): an object with 'metrics'")
+    new = figures(report) if report is not None else []
+    with locked(zoo_root):
+        doc = read_manifest(zoo_root)
+        if name not in doc["models"]:
+            raise ValueError(f"zoo model {name!r} is not in {zoo_root}; "
+                             f"available: {', '.join(sorted(doc['models']))}")
+        entry = doc["models"][name]
+        key = lambda f: (f["metric"], f["protocol"], f.get("dataset"))  # noqa: E731
+        replaced = {key(f) for f in new}
+        entry["evaluation"] = [f for f in entry["evaluation"] if key(f) not in replaced] + new
+        if analysis is not None:
+            entry["analysis"] = {k: analysis[k] for k in ("name", "data", "settings", "metrics")
+                                 if k in analysis}
+        if good_for is not None:
+            entry["good_for"] = good_for.strip()
+        json.dumps(entry, allow_nan=False)
+        validate_entry(entry, f"annotate({name!r})")
+        write_manifest(zoo_root, doc)
+    return entry
+
+
+def _figure(entry, metric, *needles):
+    for figure in entry.get("evaluation", []):
+        if figure["metric"] == metric and all(n in figure["protocol"] for n in needles):
+            return figure["value"]
+    return None
+
+
+def _percent(value):
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def card(name, root=None):
+    """The Markdown card of entry `name`: what it is, training, figures, analysis, curve, use."""
+    doc = read_manifest(resolve_root(root))
+    if name not in doc["models"]:
+        raise ValueError(f"zoo model {name!r} is not in the manifest; available: "
+                         f"{', '.join(sorted(doc['models']))}")
+    entry = doc["models"][name]
+    arch, train = entry["architecture"], entry["training"]
+    lines = [f"### `{name}`", ""]
+    what = (f"{METHOD_NAMES.get(entry['method'], entry['method'])}, ResNet-{arch['depth']} "
+            f"x{arch['width_multiplier']:g} ({arch['stem']} stem), {entry['feature_dim']}-d "
+            f"features, {entry['input_shape'][0]} px input.")
+    lines.append(what + (f" **Good for:** {entry['good_for']}" if entry.get("good_for") else ""))
+    cost = []
+    if train.get("cpu_hours") is not None:
+        cost.append(f"{train['cpu_hours']:g} CPU-hours")
+    if train.get("train_seconds") is not None:
+        cost.append(f"{train['train_seconds'] / 60:.0f} minutes")
+    where = train.get("machine") or train.get("device")
+    lines += ["", f"Training: {train['dataset']}, {train['epochs']} epochs"
+              + (f", batch {train['batch_size']}" if train.get("batch_size") else "")
+              + (f", {', '.join(cost)}" if cost else "")
+              + (f" on {where}" if isinstance(where, str) else "") + "."]
+    if train.get("command"):
+        lines += ["", f"```bash\n{train['command']}\n```"]
+    figures_ = [f for f in entry.get("evaluation", []) if f["metric"] == "top1"]
+    if figures_:
+        lines += ["", "| protocol | top-1 | wall time of the protocol's run |", "|---|---|---|"]
+        for f in figures_:
+            top5 = _figure_top5(entry, f)
+            spent = (f"{f['protocol_wall_seconds'] / 60:.0f} min"
+                     if f.get("protocol_wall_seconds") else "")
+            lines.append(f"| {f['protocol']} | {_percent(f['value'])}"
+                         + (f" (top-5 {_percent(top5)})" if top5 is not None else "")
+                         + f" | {spent} |")
+    analysis = entry.get("analysis")
+    if analysis:
+        settings = analysis.get("settings", {})
+        cells = [f"{label} {fmt.format(analysis['metrics'][k])}" for k, label, fmt in ANALYSIS_ROWS
+                 if isinstance(analysis["metrics"].get(k), (int, float))
+                 and math.isfinite(analysis["metrics"][k])]
+        lines += ["", f"Analysis (`sslhsic-analyze`, {settings.get('num_images')} images of "
+                  f"{analysis.get('data', '?')}, {settings.get('num_views')} views): "
+                  + ", ".join(cells) + "."]
+    curve = (train.get("knn_curve") or {}).get("points") if isinstance(train.get("knn_curve"), dict) \
+        else None
+    if curve:
+        shown = curve if len(curve) <= 12 else curve[::max(1, len(curve) // 12)] + curve[-1:]
+        lines += ["", "kNN monitor during training (k = 200): "
+                  + ", ".join(f"epoch {p['epoch']:g}: {100 * p['knn_top1']:.1f}" for p in shown)
+                  + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _figure_top5(entry, top1):
+    for f in entry.get("evaluation", []):
+        if (f["metric"] == "top5" and f["protocol"] == top1["protocol"]
+                and f.get("dataset") == top1.get("dataset")):
+            return f["value"]
+    return None
+
+
+def table(root=None):
+    """The README's zoo table: one row per entry, kNN (k = 200 / 20), linear, and fine-tuned
+    with 1% and 10% of the labels where the entry has them."""
+    doc = read_manifest(resolve_root(root))
+    lines = ["| name | method | encoder | training | kNN (k=200 / 20) | linear | 1% / 10% labels |",
+             "|---|---|---|---|---|---|---|"]
+    for name, entry in doc["models"].items():
+        arch, train = entry["architecture"], entry["training"]
+        cost = (f"{train['cpu_hours']:g} CPU-hours" if train.get("cpu_hours") is not None
+                else f"{train['train_seconds'] / 60:.0f} min" if train.get("train_seconds")
+                else "")
+        semi = [_figure(entry, "top1", "fine-tuned", f"{p} of the labels") for p in ("1%", "10%")]
+        lines.append(
+            f"| `{name}` | {METHOD_NAMES.get(entry['method'], entry['method'])} | ResNet-"
+            f"{arch['depth']} x{arch['width_multiplier']:g}, {entry['feature_dim']}-d | "
+            f"{train['epochs']} epochs{', ' + cost if cost else ''} | "
+            f"{_percent(_figure(entry, 'top1', 'k=200'))} / {_percent(_figure(entry, 'top1', 'k=20,'))} | "
+            f"{_percent(_figure(entry, 'top1', 'L-BFGS'))} | "
+            + (" / ".join(_percent(v) for v in semi) if any(v is not None for v in semi) else "-")
+            + " |")
+    return "\n".join(lines) + "\n"

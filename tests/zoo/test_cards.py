@@ -1,0 +1,95 @@
+"""Zoo cards: an entry's record gains sslhsic-evaluate / sslhsic-analyze results and a use line,
+and its card and the README table are written from it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sslhsic_tf import evaluation, zoo
+from sslhsic_tf.zoo import cards, cli
+from tests.zoo.test_zoo import _zoo_with, template  # noqa: F401 (the fixture)
+
+
+@pytest.fixture(scope="module")
+def report():
+    """A real report: kNN, L-BFGS, fine-tuning and fine-tuned 1% / 10% subsets of 8x8 images."""
+    from tests.serving.encoders import tiny_encoder
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(4), 50).astype("int32")
+    images = (rng.random((200, 8, 8, 3)) * 0.3 + labels[:, None, None, None] / 6).astype("float32")
+    return evaluation.evaluate_encoder(
+        tiny_encoder(seed=5), (images, labels), (images[::4], labels[::4]),
+        protocols=("knn", "linear_lbfgs", "finetune", "semi_supervised"),
+        knn={"ks": (20, 200)}, finetune={"epochs": 1},
+        semi_supervised={"fractions": (0.1, 0.5), "protocol": "finetune", "epochs": 2},
+        data_name="train=demo:train test=demo:test", batch_size=50)
+
+
+def test_figures_describe_every_protocol(report):
+    figures = cards.figures(report)
+    top1 = {f["protocol"]: f["value"] for f in figures if f["metric"] == "top1"}
+    by_record = {r["protocol"] + str(r.get("subset", {}).get("fraction", "")): r["top1"]
+                 for r in report["results"] if r.get("k") != 20}
+    assert top1["kNN, cosine, k=200, T=0.07, frozen encoder (BN inference)"] == by_record["knn"]
+    assert top1["fine-tuned, all 200 labels, 1 epochs"] == by_record["finetune"]
+    assert top1["fine-tuned, 10% of the labels (20 images, class-balanced, seed 0), 2 epochs"] == (
+        by_record["semi_supervised/finetune0.1"])
+    assert any(p.startswith("linear probe, offline, L-BFGS") for p in top1)
+    assert {f["dataset"] for f in figures} == {"demo:test"}
+    assert all(f["protocol_wall_seconds"] >= 0 for f in figures)
+    with pytest.raises(ValueError, match="must be an sslhsic-evaluate report"):
+        cards.figures({"knn": 0.5})
+
+
+def test_annotate_card_and_table(tmp_path, template, report):  # noqa: F811
+    root = _zoo_with(tmp_path, template)
+    analysis = {"name": "tiny", "data": "demo:test", "settings": {"num_images": 100, "num_views": 4},
+                "metrics": {"hsic_zy": 0.25, "rankme": 7.5, "knn_top1": 0.4}, "plot": {"big": [1]}}
+    cards.annotate("tiny", report=report, analysis=analysis, good_for="tests", root=root)
+    cards.annotate("tiny", report=report, root=root)  # again: figures replaced, not repeated
+    entry = zoo.info("tiny", root=root)
+    protocols = [(f["metric"], f["protocol"]) for f in entry["evaluation"]]
+    assert len(protocols) == len(set(protocols))
+    assert entry["good_for"] == "tests" and "plot" not in entry["analysis"]
+    zoo.verify("tiny", root=root)  # the files and their checksums are untouched
+    text = cards.card("tiny", root=root)
+    assert text.startswith("### `tiny`\n") and "**Good for:** tests" in text
+    semi = [f for f in entry["evaluation"] if "10% of the labels" in f["protocol"]
+            and f["metric"] == "top1"][0]
+    assert f"| {semi['protocol']} | {100 * semi['value']:.1f}%" in text
+    assert "HSIC(Z, Y) 0.2500" in text and "RankMe 7.5" in text and "100 images of demo:test" in text
+    row = [line for line in cards.table(root).splitlines() if line.startswith("| `tiny`")][0]
+    assert row.endswith(f" | - / {100 * semi['value']:.1f}% |")  # no 1% subset here
+    with pytest.raises(ValueError, match="good_for must be one line"):
+        cards.annotate("tiny", good_for="two\nlines", root=root)
+    with pytest.raises(ValueError, match="zoo model 'nope' is not in"):
+        cards.annotate("nope", good_for="x", root=root)
+
+
+def test_cli_annotate_picks_the_entry_record_of_an_analysis(tmp_path, template, capsys):  # noqa: F811
+    root = _zoo_with(tmp_path, template)
+    path = tmp_path / "analysis.json"
+    path.write_text(json.dumps({"data": "demo:test", "encoders": [
+        {"name": "random_resnet18x0.25", "settings": {}, "metrics": {"rankme": 1.0}},
+        {"name": "tiny", "settings": {"num_images": 10, "num_views": 2}, "metrics": {"rankme": 9.0}}]}))
+    assert cli.main(["--root", str(root), "annotate", "tiny", "--analysis", str(path),
+                     "--good_for", "a use"]) == 0
+    assert "RankMe 9.0" in capsys.readouterr().out
+    assert cli.main(["--root", str(root), "annotate", "other", "--analysis", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "no encoder record named 'other'" in err and "--encoder=zoo:other" in err
+    assert cli.main(["--root", str(root), "annotate", "tiny"]) == 1
+    assert "give --report, --analysis or --good_for" in capsys.readouterr().err
+
+
+def test_a_runs_export_describes_figures_as_the_cards_do(report):
+    """sslhsic-export --zoo (a run's results.json) and annotate (a report) write one text."""
+    from sslhsic_tf import export
+
+    results = {"evaluation": report["results"], "data": {"test": "demo:test"}}
+    assert export.evaluation_figures(results) == cards.figures(
+        {"results": report["results"]}, dataset="demo:test")
+    assert {f["protocol"] for f in export.evaluation_figures(results)} >= {
+        "kNN, cosine, k=20, T=0.07, frozen encoder (BN inference)"}
