@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The runs of docs/long_runs.md, in two lanes of one process each (a 2-core CPU runs both).
+#
+#   benchmarks/long_runs.sh LANE RUNS ARCHIVE [TORCH_PYTHON]
+#
+# LANE: a (the candidate recipes, then the independent PyTorch + lightly build) or b (today's
+# presets, then the EMA-target methods). RUNS: a folder outside git (one --workdir per run).
+# ARCHIVE: the CIFAR-10 JPEG archive. TORCH_PYTHON: a Python with torch, torchvision, lightly
+# (lane a; `python -m venv V && V/bin/pip install torch==2.14.1 torchvision==0.29.1 lightly`).
+# Every run resumes from its checkpoint, and a finished one (results.json, or a torch run that
+# reached its stop) is skipped, so rerunning a lane after any stop goes on where it was:
+#
+#   nohup nice -n 19 benchmarks/long_runs.sh a ../runs/r31 ARCHIVE ../torchenv/bin/python &
+#   nohup nice -n 19 benchmarks/long_runs.sh b ../runs/r31 ARCHIVE &
+#
+# The recipes: the 100-epoch schedule stopped after 15 epochs (--config.stop_after_epochs),
+# ResNet-18 x0.25, batch 256, seed 0, kNN (k = 200, first 5,000 test images) every 2 epochs.
+# SGD: momentum 0.9, weight decay coupled as torch's, cosine without warmup, lr 0.12 x c and
+# weight decay 5e-4 / c, c = how much smaller the method's gradient is than SimCLR's at
+# initialisation (benchmarks/gradient_scale.py: 1, 7.5 for SSL-HSIC without a target, 25 with
+# one, 4 for BYOL): the update of SimCLR's recipe on the loss times c.
+set -euo pipefail
+if [ -z "${LONG_RUNS_REPO:-}" ]; then  # run a copy: editing this file must not change a lane
+  LONG_RUNS_REPO=$(cd "$(dirname "$(realpath "$0")")/.." && pwd); export LONG_RUNS_REPO
+  copy=$(mktemp /tmp/long_runs.XXXXXX.sh); cp "$0" "$copy"
+  exec bash "$copy" "$@"
+fi
+lane=${1:?LANE (a or b)}; runs=$(realpath -m "${2:?RUNS folder}"); archive=$(realpath "${3:?ARCHIVE}")
+torch_python=${4:+$(realpath "$4")}
+cd "$LONG_RUNS_REPO"
+mkdir -p "$runs"
+
+common="--config.data.dataset=cifar10_archive:$archive --config.epochs=100
+ --config.stop_after_epochs=15 --config.model.depth=18 --config.model.width_multiplier=0.25
+ --config.checkpoint_every_steps=196 --config.eval.knn_every_steps=392 --config.eval.protocols=knn
+ --config.eval.baseline_random=False --config.export.saved_model=False --verbose=2"
+sgd() { echo "--config.optimizer.name=sgd --config.optimizer.base_learning_rate=$1
+ --config.optimizer.weight_decay=$2 --config.optimizer.warmup_fraction=0.0
+ --config.optimizer.momentum=0.9"; }
+ours() {  # NAME PRESET FLAGS...: one of our runs, skipped once finished
+  local name=$1 preset=$2; shift 2
+  [ -f "$runs/$name/results.json" ] && return 0
+  TF_NUM_INTRAOP_THREADS=1 python -m sslhsic_tf.pretrain --config="configs/$preset.py" \
+    --workdir="$runs/$name" "$@" > "$runs/$name.log" 2>&1 || echo "$name failed: $runs/$name.log"
+}
+theirs() {  # NAME FLAGS...: the PyTorch + lightly build (benchmarks/torch_curves.py)
+  local name=$1; shift
+  [ -n "$torch_python" ] || { echo "$name skipped: no TORCH_PYTHON"; return 0; }
+  "$torch_python" -m benchmarks.torch_curves train --workdir="$runs/$name" --archive="$archive" \
+    "$@" > "$runs/$name.log" 2>&1 || echo "$name failed: $runs/$name.log"
+}
+width="--config.epochs=1 --config.model.depth=18 --config.model.width_multiplier=0.5
+ --config.data.dataset=cifar10_archive:$archive --config.checkpoint_every_steps=196
+ --config.eval.knn_every_steps=196 --config.eval.protocols=knn --config.eval.baseline_random=True
+ --config.export.saved_model=False --verbose=2"
+long="--epochs=100 --stop_after_epochs=15 --knn_every_epochs=2"
+
+case "$lane" in
+  a)
+    # shellcheck disable=SC2046,SC2086
+    ours simclr_sgd cifar10_simclr $(sgd 0.12 5e-4) $common
+    ours nt_sgd cifar10_ssl_hsic_no_target $(sgd 0.9 6.7e-5) --config.method_kwargs.log_norms=True $common
+    theirs torch_simclr_sgd --method=simclr $long --optimizer=sgd --base_learning_rate=0.12 --weight_decay=5e-4
+    # Width with an EMA target: the preset's LARS, a whole 1-epoch schedule, ResNet-18 x0.5.
+    ours byol_x0.5_1ep cifar10_byol $width
+    ours ssl_hsic_x0.5_1ep cifar10_ssl_hsic $width
+    theirs torch_byol_x0.5_1ep --method=byol --width=0.5 --epochs=1 --knn_every_epochs=1 \
+      --knn_at_start --optimizer=lars --base_learning_rate=1.0 --weight_decay=1e-5 \
+      --trust_coefficient=0.02 --warmup_fraction=0.01
+    theirs torch_byol_sgd --method=byol $long --optimizer=sgd --base_learning_rate=0.48 --weight_decay=1.25e-4
+    ;;
+  b)
+    # shellcheck disable=SC2086
+    ours simclr_base cifar10_simclr $common
+    ours nt_base cifar10_ssl_hsic_no_target --config.method_kwargs.log_norms=True $common
+    # shellcheck disable=SC2046,SC2086
+    ours ssl_hsic_sgd cifar10_ssl_hsic $(sgd 3.0 2e-5) --config.method_kwargs.log_norms=True $common
+    ours byol_sgd cifar10_byol $(sgd 0.48 1.25e-4) --config.method_kwargs.log_norms=True $common
+    ;;
+  *) echo "LANE must be a or b; got $lane" >&2; exit 2 ;;
+esac
+echo "lane $lane: done"
