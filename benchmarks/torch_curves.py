@@ -10,9 +10,10 @@ Two halves (PyTorch is never a dependency of the package):
 
 `train` runs SimCLR or BYOL on CIFAR-10 with ResNet-18 (CIFAR stem, written in
 `benchmarks/torch_parity.py`, torchvision's initialisation and padding), lightly's heads and
-losses, torchvision v2 augmentations per image, and the recipe of our presets: batch 256, the
-projector sizes, temperature 0.2 (SimCLR), τ 0.996 → 1 (BYOL), the colour settings 0.4/0.4/0.2/0.1
-(p 0.8), grayscale 0.2, solarize 0.2 on BYOL's second view, and the optimiser given by the flags
+losses, torchvision v2 augmentations per image (bicubic crops, as ours), and the recipe of our
+presets: batch 256, the projector sizes, temperature 0.2 (SimCLR), τ 0.996 → 1 (BYOL), the
+colour settings 0.4/0.4/0.2/0.1 (p 0.8), grayscale 0.2, solarize 0.2 on BYOL's second view, and
+the optimiser given by the flags
 (SGD with coupled weight decay as torch's, or lightly's LARS with BatchNorm and biases excluded),
 learning rate × batch/256, linear warmup, a cosine per step to 0. BYOL's loss is ours,
 Σ over both directions of mean(2 − 2 cos) (4 × lightly's mean negative cosine), so that one
@@ -48,7 +49,10 @@ def _augmentations(method, T, torch):
     """Per-image torchvision v2 pipelines of our CIFAR presets: (view 1, view 2)."""
     def pipeline(solarize):
         steps = [
-            T.RandomResizedCrop(32, scale=(0.08, 1.0), antialias=True),
+            # Bicubic as ours (CropConfig's default, the BYOL reference's); torchvision's
+            # default is bilinear. PyTorch's cubic kernel has a = -0.75, ours (TF's) -0.5.
+            T.RandomResizedCrop(32, scale=(0.08, 1.0), antialias=True,
+                                interpolation=T.InterpolationMode.BICUBIC),
             T.RandomHorizontalFlip(),
             T.RandomApply([T.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
             T.RandomGrayscale(p=0.2),
