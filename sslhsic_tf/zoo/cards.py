@@ -21,7 +21,7 @@ from sslhsic_tf.zoo.paths import resolve_root
 ANALYSIS_ROWS = (("hsic_zy", "HSIC(Z, Y)", "{:.4f}"), ("hsic_zz", "HSIC(Z, Z)", "{:.2e}"),
                  ("alignment", "alignment", "{:.3f}"), ("uniformity", "uniformity", "{:.3f}"),
                  ("rankme", "RankMe", "{:.1f}"), ("label_cka", "label CKA", "{:.3f}"),
-                 ("knn_top1", "kNN (analysed images)", "{:.1%}"))
+                 ("knn_top1", "kNN (k=200)", "{:.1%}"))
 METHOD_NAMES = {"ssl_hsic": "SSL-HSIC (EMA target)", "ssl_hsic_no_target": "SSL-HSIC without a target",
                 "simclr": "SimCLR", "byol": "BYOL", "cissl": "CISSL", "dissl": "DISSL",
                 "dino": "DINO", "swav": "SwAV"}
@@ -101,8 +101,8 @@ def annotate(name, *, report=None, analysis=None, good_for=None, root=None):
         replaced = {key(f) for f in new}
         entry["evaluation"] = [f for f in entry["evaluation"] if key(f) not in replaced] + new
         if analysis is not None:
-            entry["analysis"] = {k: analysis[k] for k in ("name", "data", "settings", "metrics")
-                                 if k in analysis}
+            entry["analysis"] = {k: analysis[k] for k in ("name", "data", "knn_train", "settings",
+                                                          "metrics") if k in analysis}
         if good_for is not None:
             entry["good_for"] = good_for.strip()
         json.dumps(entry, allow_nan=False)
@@ -163,15 +163,16 @@ def card(name, root=None):
         cells = [f"{label} {fmt.format(analysis['metrics'][k])}" for k, label, fmt in ANALYSIS_ROWS
                  if isinstance(analysis["metrics"].get(k), (int, float))
                  and math.isfinite(analysis["metrics"][k])]
+        memory = f", kNN memory {analysis['knn_train']}" if analysis.get("knn_train") else ""
         lines += ["", f"Analysis (`sslhsic-analyze`, {settings.get('num_images')} images of "
-                  f"{analysis.get('data', '?')}, {settings.get('num_views')} views): "
+                  f"{analysis.get('data', '?')}, {settings.get('num_views')} views{memory}): "
                   + ", ".join(cells) + "."]
     curve = (train.get("knn_curve") or {}).get("points") if isinstance(train.get("knn_curve"), dict) \
         else None
     if curve:
         shown = curve if len(curve) <= 12 else curve[::max(1, len(curve) // 12)] + curve[-1:]
         lines += ["", "kNN monitor during training (k = 200): "
-                  + ", ".join(f"epoch {p['epoch']:g}: {100 * p['knn_top1']:.1f}" for p in shown)
+                  + ", ".join(f"epoch {p['epoch']:.0f}: {100 * p['knn_top1']:.1f}" for p in shown)
                   + "."]
     return "\n".join(lines) + "\n"
 

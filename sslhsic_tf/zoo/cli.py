@@ -88,7 +88,7 @@ def _annotate(args):
             raise ValueError(f"--analysis={args.analysis}: no encoder record named {args.name!r} "
                              f"(it has {[r.get('name') for r in records]}); analyse "
                              f"--encoder=zoo:{args.name}")
-        analysis = {**chosen[0], "data": doc.get("data")}
+        analysis = {**chosen[0], "data": doc.get("data"), "knn_train": doc.get("knn_train")}
     if report is None and analysis is None and args.good_for is None:
         raise ValueError("annotate: give --report, --analysis or --good_for")
     cards.annotate(args.name, report=report, analysis=analysis, good_for=args.good_for,
