@@ -85,6 +85,20 @@ def _resolved_data(fingerprint):
     return {**fingerprint, "data": data}
 
 
+def _effective_optimizer(fingerprint):
+    """`fingerprint` with its optimizer block as the run uses it: the method's defaults under
+    the keys left unset (None), so that a run recorded with a preset's unset keys resumes when
+    the command line gives those defaults explicitly (after a preset changed them)."""
+    from sslhsic_tf import methods
+
+    try:
+        defaults = methods.get(fingerprint.get("method")).optimizer_defaults
+    except ValueError:  # an unknown method: compared as recorded
+        return fingerprint
+    given = {k: v for k, v in (fingerprint.get("optimizer") or {}).items() if v is not None}
+    return {**fingerprint, "optimizer": {**defaults, **given}}
+
+
 def _differences(old, new, prefix=""):
     """[(dotted key, old value, new value)] where two fingerprints differ, method first."""
     out = []
@@ -131,7 +145,9 @@ def _check_workdir(workdir, config, manager):
         if old is not None:
             defaults = schema.base()
             defaults.method_kwargs = schema.method_kwargs(config.method)
-            old = _resolved_data(_with_new_defaults(old, _fingerprint(defaults)))
+            old = _effective_optimizer(
+                _resolved_data(_with_new_defaults(old, _fingerprint(defaults))))
+        fp = _effective_optimizer(fp)
         if old is not None and old != fp:
             changed = sorted(k for k in set(old) | set(fp) if old.get(k) != fp.get(k))
             details = "; ".join(f"{key}: {a!r} there, {b!r} here"

@@ -232,6 +232,26 @@ def test_run_of_an_older_version_resumes_when_new_keys_keep_their_defaults(tmp_p
                                                        "demo:test"}), manager)
 
 
+def test_run_resumes_after_a_preset_default_changes_when_given_its_values(tmp_path):
+    """A run recorded with a preset's unset optimizer keys (the method's defaults) resumes after
+    the preset sets other values, once the command line gives the run's values explicitly."""
+    manager = ckpt.CheckpointManager(tmp_path / "checkpoints")
+    loop._check_workdir(str(tmp_path), _config(), manager)  # name, momentum, warmup: unset
+    manager.save(_model(), 2)
+    new_default = {"optimizer.name": "sgd", "optimizer.base_learning_rate": 0.12,
+                   "optimizer.weight_decay": 5e-4, "optimizer.momentum": 0.9,
+                   "optimizer.warmup_fraction": 0.0}
+    with pytest.raises(ValueError, match=r"optimizer.name: 'lars' there, 'sgd' here"):
+        loop._check_workdir(str(tmp_path), _config(**new_default), manager)
+    the_runs = {**new_default, "optimizer.name": "lars", "optimizer.base_learning_rate": 1.0,
+                "optimizer.weight_decay": 1e-5, "optimizer.momentum": 0.9,
+                "optimizer.warmup_fraction": 0.01}
+    loop._check_workdir(str(tmp_path), _config(**the_runs), manager)  # resumes
+    with pytest.raises(ValueError, match=r"optimizer.warmup_fraction: 0.01 there, 0.02 here"):
+        loop._check_workdir(str(tmp_path), _config(**{**the_runs, "optimizer.warmup_fraction":
+                                                       0.02}), manager)
+
+
 def test_workdir_of_another_method_names_both_methods(tmp_path):
     from sslhsic_tf.configs import cifar10_byol
 
