@@ -67,8 +67,8 @@ case "$lane" in
     ours nt_sgd cifar10_ssl_hsic_no_target $(sgd 0.9 6.7e-5) --config.method_kwargs.log_norms=True $common
     theirs torch_simclr_sgd --method=simclr $long --optimizer=sgd --base_learning_rate=0.12 --weight_decay=5e-4
     # Width with an EMA target: the preset's LARS, a whole 1-epoch schedule, ResNet-18 x0.5.
-    ours byol_x0.5_1ep cifar10_byol $width
-    ours ssl_hsic_x0.5_1ep cifar10_ssl_hsic $width
+    ours byol_x0.5_1ep cifar10_byol $lars $width
+    ours ssl_hsic_x0.5_1ep cifar10_ssl_hsic $lars $width
     theirs torch_byol_x0.5_1ep --method=byol --width=0.5 --epochs=1 --knn_every_epochs=1 \
       --knn_at_start --optimizer=lars --base_learning_rate=1.0 --weight_decay=1e-5 \
       --trust_coefficient=0.02 --warmup_fraction=0.01
