@@ -87,8 +87,10 @@ def _resolved_data(fingerprint):
 
 def _effective_optimizer(fingerprint):
     """`fingerprint` with its optimizer block as the run uses it: the method's defaults under
-    the keys left unset (None), so that a run recorded with a preset's unset keys resumes when
-    the command line gives those defaults explicitly (after a preset changed them)."""
+    the keys left unset (None), without the settings its optimizer does not read, so that a run
+    recorded with a preset's unset keys resumes when the command line gives those defaults
+    explicitly (after a preset changed them), and a change no optimizer step sees (the trust
+    coefficient of an SGD run) does not stop a resume."""
     from sslhsic_tf import methods
 
     try:
@@ -96,7 +98,14 @@ def _effective_optimizer(fingerprint):
     except ValueError:  # an unknown method: compared as recorded
         return fingerprint
     given = {k: v for k, v in (fingerprint.get("optimizer") or {}).items() if v is not None}
-    return {**fingerprint, "optimizer": {**defaults, **given}}
+    effective = {**defaults, **given}
+    for key in _UNREAD_SETTINGS.get(effective.get("name"), ()):  # no effect on the run
+        effective.pop(key, None)
+    return {**fingerprint, "optimizer": effective}
+
+
+#: Optimizer settings the named optimizer does not read (optim.build_optimizer).
+_UNREAD_SETTINGS = {"sgd": ("trust_coefficient",), "adamw": ("trust_coefficient", "momentum")}
 
 
 def _differences(old, new, prefix=""):

@@ -250,6 +250,16 @@ def test_run_resumes_after_a_preset_default_changes_when_given_its_values(tmp_pa
     with pytest.raises(ValueError, match=r"optimizer.warmup_fraction: 0.01 there, 0.02 here"):
         loop._check_workdir(str(tmp_path), _config(**{**the_runs, "optimizer.warmup_fraction":
                                                        0.02}), manager)
+    # An SGD run recorded with a trust coefficient (which SGD never reads) resumes without it.
+    sgd_run = tmp_path / "sgd"
+    manager = ckpt.CheckpointManager(sgd_run / "checkpoints")
+    loop._check_workdir(str(sgd_run), _config(**new_default), manager)  # trust 0.02 recorded
+    manager.save(_model(), 2)
+    loop._check_workdir(str(sgd_run), _config(**{**new_default, "optimizer.trust_coefficient":
+                                                  None}), manager)
+    with pytest.raises(ValueError, match=r"optimizer.momentum: 0.9 there, 0.8 here"):
+        loop._check_workdir(str(sgd_run), _config(**{**new_default, "optimizer.momentum": 0.8}),
+                            manager)
 
 
 def test_workdir_of_another_method_names_both_methods(tmp_path):
