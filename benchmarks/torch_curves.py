@@ -286,31 +286,41 @@ def train(args):
 
 # -------------------------------------------------------------------------- the plot half
 def read_curve(run):
-    """(label, [(epoch, knn)], cpu seconds, recipe) of a torch run (curve.json) or of ours."""
+    """(label, [(epoch, knn)], cpu seconds, recipe, final) of a torch run (curve.json) or of
+    ours; final: (epoch, kNN on the whole test split) of a finished run of ours, else None."""
     path, _, label = run.partition(":")
     curve = os.path.join(path, "curve.json")
     if os.path.exists(curve):
         with open(curve) as f:
             saved = json.load(f)
         points = [(p["epoch"], p["knn_top1"]) for p in saved["points"]]
-        return label or saved["method"], points, saved["cpu_seconds"], saved["recipe"]
+        return label or saved["method"], points, saved["cpu_seconds"], saved["recipe"], None
     from benchmarks import zoo_curves
 
     ours = zoo_curves.read_run(path)
     with open(os.path.join(path, "config.json")) as f:
         config = json.load(f)["config"]
-    return label or ours["name"], ours["points"], ours["cpu_seconds"], config["optimizer"]
+    final = None
+    if ours["final_knn"] is not None:
+        with open(os.path.join(path, "results.json")) as f:
+            final = (json.load(f)["trained_epochs"], ours["final_knn"])
+    return label or ours["name"], ours["points"], ours["cpu_seconds"], config["optimizer"], final
 
 
 def plot(args):
     curves = [read_curve(run) for run in args.runs]
-    epochs = sorted({round(e, 3) for _, points, _, _ in curves for e, _ in points})
-    print("| run | " + " | ".join(f"epoch {e:g}" for e in epochs) + " | CPU-h |")
-    print("|---|" + "---|" * (len(epochs) + 1))
-    for label, points, cpu, _ in curves:
-        by_epoch = {round(e, 3): k for e, k in points}
+    def column(epoch):  # runs count an epoch as 195.3 or 196 steps: the nearest half epoch
+        return round(epoch * 2) / 2
+
+    epochs = sorted({column(e) for _, points, _, _, _ in curves for e, _ in points})
+    print("| run | " + " | ".join(f"epoch {e:g}" for e in epochs)
+          + " | end (all test images) | CPU-h |")
+    print("|---|" + "---|" * (len(epochs) + 2))
+    for label, points, cpu, _, final in curves:
+        by_epoch = {column(e): k for e, k in points}
         cells = [f"{100 * by_epoch[e]:.1f}" if e in by_epoch else "" for e in epochs]
-        print(f"| {label} | " + " | ".join(cells) + f" | {(cpu or 0) / 3600:.1f} |")
+        end = f"{100 * final[1]:.1f} (epoch {final[0]:.0f})" if final else ""
+        print(f"| {label} | " + " | ".join(cells) + f" | {end} | {(cpu or 0) / 3600:.1f} |")
     if not args.out:
         return
     import matplotlib
@@ -320,20 +330,24 @@ def plot(args):
 
     os.makedirs(args.out, exist_ok=True)
     figure, axis = plt.subplots(figsize=(7.5, 4.5))
-    for label, points, _, _ in curves:
+    for label, points, _, _, final in curves:
         if points:
-            axis.plot(*zip(*[(e, 100 * k) for e, k in points]), "o-", label=label)
+            line, = axis.plot(*zip(*[(e, 100 * k) for e, k in points]), "o-", label=label)
+            if final:
+                axis.plot(final[0], 100 * final[1], "*", ms=12, color=line.get_color())
     axis.set_xlabel("epoch (of the 100-epoch schedule)")
-    axis.set_ylabel("kNN top-1 (%), k = 200, first 5,000 test images")
-    axis.set_title(args.title)
+    axis.set_ylabel("kNN top-1 (%), k = 200")
+    axis.set_title(f"{args.title}\n(lines: first 5,000 test images; stars: all 10,000 at the end)",
+                   fontsize=10)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
     png = os.path.join(args.out, f"{args.name}.png")
     figure.savefig(png, dpi=110)
     with open(os.path.join(args.out, f"{args.name}.json"), "w") as f:
-        json.dump([{"label": label, "points": points, "cpu_seconds": cpu, "recipe": recipe}
-                   for label, points, cpu, recipe in curves], f, indent=1, default=str)
+        json.dump([{"label": label, "points": points, "final": final, "cpu_seconds": cpu,
+                    "recipe": recipe} for label, points, cpu, recipe, final in curves],
+                  f, indent=1, default=str)
     print(f"wrote {png} and {args.name}.json")
 
 

@@ -19,6 +19,23 @@ CIFAR10_ARCHIVE = os.path.join(SHARED_DATA, "cifar10", "cifar10_jpeg_q75.tar.gz"
 
 _method_kwargs = method_kwargs
 
+#: The CIFAR presets that train with SGD instead of LARS, each with c: how much smaller its
+#: relative gradient |g| / |w| is than SimCLR's at initialisation (benchmarks/gradient_scale.py).
+#: Measured on the 100-epoch schedule (docs/long_runs.md): LARS keeps a relative step of
+#: lr x trust = 0.02 through the peak and stalls (the kernels' norm grows 44 -> 292 in 5 epochs),
+#: SGD's step shrinks with the gradient. A method joins once its pair of runs says so.
+SGD_GRADIENT_SCALE = {"simclr": 1.0}
+
+
+def sgd_recipe(gradient_scale=1.0):
+    """lightly's CIFAR-10 optimiser (SGD, momentum 0.9, weight decay 5e-4 coupled as torch's, lr
+    0.06 x batch/128 = 0.12 x batch/256, cosine, no warmup) for a loss whose gradient is
+    `gradient_scale` times smaller than SimCLR's: lr x c and weight decay / c, the update of c x
+    the loss."""
+    return {"name": "sgd", "base_learning_rate": 0.12 * gradient_scale,
+            "weight_decay": 5e-4 / gradient_scale, "momentum": 0.9, "warmup_fraction": 0.0}
+
+
 
 def cifar10(method, **method_kwargs):
     """CIFAR-10 ResNet-18 (CIFAR stem), recipes.md's CIFAR settings. Data: TFDS `cifar10`
@@ -36,9 +53,12 @@ def cifar10(method, **method_kwargs):
     # torchvision's ResNet padding: each strided 3x3 window centred where the 1x1 shortcut samples
     # (TF's "same" is one pixel off; measured with the SimCLR parity work, docs/simclr_parity.md).
     c.model.padding = "symmetric"
-    # LARS settings of the public CIFAR recipes (solo-learn): trust 0.02, lr 1.0·batch/256,
-    # weight decay 1e-5, 10 warmup epochs of 1000; the Adam methods keep their own defaults.
-    if methods.get(method).optimizer_defaults["name"] == "lars":
+    # SGD where measured to win (SGD_GRADIENT_SCALE); the other LARS methods keep the LARS
+    # settings of the public CIFAR recipes (solo-learn): trust 0.02, lr 1.0·batch/256, weight
+    # decay 1e-5, 10 warmup epochs of 1000; the Adam methods keep their own defaults.
+    if method in SGD_GRADIENT_SCALE:
+        c.optimizer.update(sgd_recipe(SGD_GRADIENT_SCALE[method]))
+    elif methods.get(method).optimizer_defaults["name"] == "lars":
         c.optimizer.update({"base_learning_rate": 1.0, "trust_coefficient": 0.02,
                             "weight_decay": 1e-5})
     return c
@@ -48,7 +68,8 @@ def cifar10_gpu(method, **method_kwargs):
     """`cifar10(method)` on one GPU under JAX in a wall-clock budget (docs/gpu_run.md): ResNet-18
     x1, batch 512, `mixed_bfloat16`, the data on the device (`data.on_device`, no TensorFlow),
     an 8-minute budget with 150 s kept for the end, warmup 4% of the run (the 1000-epoch
-    recipe's 1% is a fraction of an epoch in a run of minutes), kNN at the end."""
+    recipe's 1% is a fraction of an epoch in a run of minutes), kNN at the end, gradient and
+    weight norms logged."""
     c = cifar10(method, **method_kwargs)
     c.batch_size = 512
     c.mixed_precision = "mixed_bfloat16"
@@ -59,6 +80,9 @@ def cifar10_gpu(method, **method_kwargs):
     c.checkpoint_every_steps = 500  # logging interval (a budgeted run checkpoints at its end)
     c.eval.protocols = ("knn",)
     c.export.saved_model = False  # SavedModel export: sslhsic-export on a TensorFlow machine
+    # grad_norm and weight_norm in train_log.csv: the relative step of every run is on record
+    # (what explained the LARS stall, docs/long_runs.md).
+    c.method_kwargs.log_norms = True
     c.export.name = f"{method}_resnet18_cifar10_gpu"
     return c
 

@@ -30,16 +30,17 @@ def _torch_run(folder, points, method="simclr"):
 def test_plot_tables_and_draws_runs_side_by_side(tmp_path, capsys):
     a = _torch_run(tmp_path / "a", [(2, 0.512), (4, 0.561)])
     b = _torch_run(tmp_path / "b", [(2, 0.478), (4, 0.502), (6, 0.497)], method="byol")
-    label, points, cpu, recipe = torch_curves.read_curve(a + ":SGD")
+    label, points, cpu, recipe, final = torch_curves.read_curve(a + ":SGD")
     assert label == "SGD" and points == [(2, 0.512), (4, 0.561)] and cpu == 7200.0
+    assert final is None  # a torch run has no whole-test-split evaluation
     assert recipe["optimizer"] == "sgd"
     assert torch_curves.read_curve(b)[0] == "torch+lightly byol"  # no label: the run's method
     out = tmp_path / "plots"
     torch_curves.main(["plot", a + ":SGD", b + ":LARS", "--out", str(out), "--name", "pair"])
     table = capsys.readouterr().out.splitlines()
-    assert table[0] == "| run | epoch 2 | epoch 4 | epoch 6 | CPU-h |"
-    assert table[2] == "| SGD | 51.2 | 56.1 |  | 2.0 |"
-    assert table[3] == "| LARS | 47.8 | 50.2 | 49.7 | 2.0 |"
+    assert table[0] == "| run | epoch 2 | epoch 4 | epoch 6 | end (all test images) | CPU-h |"
+    assert table[2] == "| SGD | 51.2 | 56.1 |  |  | 2.0 |"
+    assert table[3] == "| LARS | 47.8 | 50.2 | 49.7 |  | 2.0 |"
     saved = json.loads((out / "pair.json").read_text())
     assert [s["label"] for s in saved] == ["SGD", "LARS"]
     assert np.allclose(saved[1]["points"], [[2, 0.478], [4, 0.502], [6, 0.497]])
