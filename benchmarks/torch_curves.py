@@ -309,6 +309,7 @@ def read_curve(run):
 
 def plot(args):
     curves = [read_curve(run) for run in args.runs]
+
     def column(epoch):  # runs count an epoch as 195.3 or 196 steps: the nearest half epoch
         return round(epoch * 2) / 2
 

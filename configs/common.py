@@ -36,7 +36,6 @@ def sgd_recipe(gradient_scale=1.0):
             "weight_decay": 5e-4 / gradient_scale, "momentum": 0.9, "warmup_fraction": 0.0}
 
 
-
 def cifar10(method, **method_kwargs):
     """CIFAR-10 ResNet-18 (CIFAR stem), recipes.md's CIFAR settings. Data: TFDS `cifar10`
     (downloaded on first use); a local copy with --config.data.dataset=cifar10_archive:PATH (this

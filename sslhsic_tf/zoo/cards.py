@@ -79,7 +79,8 @@ def figures(report, dataset=None):
 def annotate(name, *, report=None, analysis=None, good_for=None, root=None):
     """Adds to entry `name` of the manifest at `root` (default `zoo.root()`): the figures of
     `report` (replacing figures with the same metric, protocol and dataset), the `analysis`
-    record (`{"name", "settings", "metrics"}` of sslhsic-analyze, plus its `data`), and the
+    record (`{"name", "settings", "metrics"}` of sslhsic-analyze, plus its `data` and
+    `knn_train`), and the
     `good_for` line. Returns the updated entry. The manifest is rewritten atomically under the
     zoo's lock; the entry's files are untouched (their checksums stay valid)."""
     zoo_root = resolve_root(root)
@@ -105,7 +106,11 @@ def annotate(name, *, report=None, analysis=None, good_for=None, root=None):
                                                           "metrics") if k in analysis}
         if good_for is not None:
             entry["good_for"] = good_for.strip()
-        json.dumps(entry, allow_nan=False)
+        try:
+            json.dumps(entry, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"annotate({name!r}): the record must be JSON values without NaN "
+                             f"({err})") from None
         validate_entry(entry, f"annotate({name!r})")
         write_manifest(zoo_root, doc)
     return entry

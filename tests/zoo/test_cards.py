@@ -64,6 +64,8 @@ def test_annotate_card_and_table(tmp_path, template, report):  # noqa: F811
     assert row.endswith(f" | - / {100 * semi['value']:.1f}% |")  # no 1% subset here
     with pytest.raises(ValueError, match="good_for must be one line"):
         cards.annotate("tiny", good_for="two\nlines", root=root)
+    with pytest.raises(ValueError, match="must be JSON values without NaN"):
+        cards.annotate("tiny", analysis={"metrics": {"rankme": float("nan")}}, root=root)
     with pytest.raises(ValueError, match="zoo model 'nope' is not in"):
         cards.annotate("nope", good_for="x", root=root)
 
