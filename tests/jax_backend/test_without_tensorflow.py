@@ -127,11 +127,12 @@ def test_gpu_preset_in_a_time_budget_without_tensorflow(tmp_path):
     assert summary["tensorflow_imported"] is False
     result = json.loads((out / "results.json").read_text())
     assert result["data"]["on_device"] and result["images_per_second"] > 0
-    # The schedules ended with the run: the planned schedule (sized for 5,000 img/s) reached its
-    # end at the last step trained, or within 3% of it where the shared machine's speed changed
-    # after the last fit.
+    # The schedules ended with the run: the planned schedule (sized for 5,000 img/s, 150 times
+    # this CPU's speed) reached its end at the last step trained, or near it where the shared
+    # machine's speed changed after the last fit (89% seen once in CI beside another test
+    # worker; without the re-fits it ends below 1%). test_schedule_clock.py pins the fits.
     assert result["total_steps"] > 10
-    assert result["final_schedule_position"] >= 0.97 * result["planned_steps"]
+    assert result["final_schedule_position"] >= 0.8 * result["planned_steps"]
     assert result["seconds"] < 90 + 30  # the budget, counted from the command's start
     assert (out / "encoder.keras").is_file() and (out / "model.keras").is_file()
     assert 0.0 <= result["knn_top1"] <= 1.0
