@@ -32,6 +32,10 @@ OPTIMIZER_TYPES = {"name": str, "base_learning_rate": float, "weight_decay": flo
                    "clipnorm": float}
 
 
+#: Settings each optimizer name leaves unread (`build_optimizer`): a change to them changes no step.
+UNREAD_SETTINGS = {"sgd": ("trust_coefficient",), "adamw": ("trust_coefficient", "momentum")}
+
+
 def check_settings(settings, name="optimizer_config"):
     """Raises a one-line ValueError for keys outside `OPTIMIZER_DEFAULTS` or an unknown name."""
     unknown = set(settings) - set(OPTIMIZER_DEFAULTS)

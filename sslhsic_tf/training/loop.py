@@ -92,6 +92,7 @@ def _effective_optimizer(fingerprint):
     explicitly (after a preset changed them), and a change no optimizer step sees (the trust
     coefficient of an SGD run) does not stop a resume."""
     from sslhsic_tf import methods
+    from sslhsic_tf.optim.factory import UNREAD_SETTINGS
 
     try:
         defaults = methods.get(fingerprint.get("method")).optimizer_defaults
@@ -99,13 +100,9 @@ def _effective_optimizer(fingerprint):
         return fingerprint
     given = {k: v for k, v in (fingerprint.get("optimizer") or {}).items() if v is not None}
     effective = {**defaults, **given}
-    for key in _UNREAD_SETTINGS.get(effective.get("name"), ()):  # no effect on the run
+    for key in UNREAD_SETTINGS.get(effective.get("name"), ()):  # no effect on the run
         effective.pop(key, None)
     return {**fingerprint, "optimizer": effective}
-
-
-#: Optimizer settings the named optimizer does not read (optim.build_optimizer).
-_UNREAD_SETTINGS = {"sgd": ("trust_coefficient",), "adamw": ("trust_coefficient", "momentum")}
 
 
 def _differences(old, new, prefix=""):
