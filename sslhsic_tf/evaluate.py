@@ -33,8 +33,10 @@ flags.DEFINE_list("protocols", ["knn", "linear_lbfgs"], "knn, linear_lbfgs, line
                   "semi_supervised.")
 flags.DEFINE_list("knn_k", ["20", "200"], "k values for kNN.")
 flags.DEFINE_float("knn_temperature", 0.07, "kNN vote temperature.")
-flags.DEFINE_integer("linear_epochs", 90, "Epochs of the SGD linear probe.")
-flags.DEFINE_integer("finetune_epochs", 30, "Epochs of fine-tuning.")
+flags.DEFINE_integer("linear_epochs", 90, "Epochs of the SGD linear probe (also on the "
+                     "semi-supervised subsets with --semi_protocol=linear_sgd).")
+flags.DEFINE_integer("finetune_epochs", 30, "Epochs of fine-tuning (also on the semi-supervised "
+                     "subsets with --semi_protocol=finetune).")
 flags.DEFINE_list("fractions", ["0.01", "0.1"], "Label fractions of the semi-supervised protocol.")
 flags.DEFINE_enum("semi_protocol", "linear_lbfgs", ["linear_lbfgs", "linear_sgd", "finetune"],
                   "Protocol trained on each semi-supervised subset.")
@@ -77,6 +79,9 @@ def main(argv):
     output = FLAGS.output or (
         os.path.join(FLAGS.encoder, "evaluation_cli.json") if os.path.isdir(FLAGS.encoder)
         and config else "evaluation.json")
+    # The epochs flags reach the protocol trained on each semi-supervised subset too.
+    semi_epochs = {"finetune": {"epochs": FLAGS.finetune_epochs},
+                   "linear_sgd": {"epochs": FLAGS.linear_epochs}}
     report = evaluation.evaluate_encoder(
         encoder, train_data, test_data, protocols=protocols, num_classes=train.num_classes,
         batch_size=FLAGS.batch_size, eval_config=eval_config,
@@ -85,7 +90,8 @@ def main(argv):
         finetune={"epochs": FLAGS.finetune_epochs, "seed": FLAGS.seed},
         semi_supervised={"fractions": tuple(float(f) for f in FLAGS.fractions), "seed": FLAGS.seed,
                          "protocol": FLAGS.semi_protocol,
-                         "save_dir": os.path.dirname(os.path.abspath(output))},
+                         "save_dir": os.path.dirname(os.path.abspath(output)),
+                         **semi_epochs.get(FLAGS.semi_protocol, {})},
         data_name=f"train={train_spec} test={test_spec}", results_path=output,
     )
     for r in report["results"]:

@@ -2,6 +2,7 @@
 
     annotate(name, report=..., analysis=..., good_for=...)   # adds to the entry's record
     card(name)                                              # its Markdown card
+    all_cards()                                             # every entry's: docs/zoo.md
     table()                                                 # the README's zoo table
 
 `report` is an `sslhsic-evaluate` report (evaluation.json: kNN, linear, fine-tuning,
@@ -175,11 +176,19 @@ def card(name, root=None):
     curve = (train.get("knn_curve") or {}).get("points") if isinstance(train.get("knn_curve"), dict) \
         else None
     if curve:
-        shown = curve if len(curve) <= 12 else curve[::max(1, len(curve) // 12)] + curve[-1:]
+        shown = curve[::math.ceil(len(curve) / 12)]  # at most 12, and the end
+        if shown[-1] is not curve[-1]:
+            shown = shown + curve[-1:]  # the end of the run, once
         lines += ["", "kNN monitor during training (k = 200): "
                   + ", ".join(f"epoch {p['epoch']:.0f}: {100 * p['knn_top1']:.1f}" for p in shown)
                   + "."]
     return "\n".join(lines) + "\n"
+
+
+def all_cards(root=None):
+    """Every entry's card, in the manifest's order, one blank line apart (docs/zoo.md's)."""
+    names = read_manifest(resolve_root(root))["models"]
+    return "\n".join(card(name, root) for name in names)
 
 
 def _figure_top5(entry, top1):
@@ -191,16 +200,20 @@ def _figure_top5(entry, top1):
 
 
 def table(root=None):
-    """The README's zoo table: one row per entry, kNN (k = 200 / 20), linear, and fine-tuned
-    with 1% and 10% of the labels where the entry has them."""
+    """The README's zoo table: one row per entry, best kNN (k = 200) first: kNN (k = 200 / 20),
+    linear, and fine-tuned with 1% and 10% of the labels where the entry has them."""
     doc = read_manifest(resolve_root(root))
-    lines = ["| name | method | encoder | training | kNN (k=200 / 20) | linear | 1% / 10% labels |",
+    lines = ["| name | method | encoder | training | kNN (k=200 / 20) | linear | fine-tuned, 1% / 10% labels |",
              "|---|---|---|---|---|---|---|"]
-    for name, entry in doc["models"].items():
+    knn = lambda item: _figure(item[1], "top1", "k=200") or 0.0  # noqa: E731
+    for name, entry in sorted(doc["models"].items(), key=knn, reverse=True):
         arch, train = entry["architecture"], entry["training"]
-        cost = (f"{train['cpu_hours']:g} CPU-hours" if train.get("cpu_hours") is not None
+        cost = (f"{train['cpu_hours']:.1f} CPU-hours" if train.get("cpu_hours") is not None
                 else f"{train['train_seconds'] / 60:.0f} min" if train.get("train_seconds")
                 else "")
+        device = train.get("device")
+        if cost and isinstance(device, str) and device.startswith("gpu:"):
+            cost += f" on one {device.split(':', 1)[1].split()[-1]}"  # "gpu:NVIDIA H200" -> H200
         semi = [_figure(entry, "top1", "fine-tuned", f"{p} of the labels") for p in ("1%", "10%")]
         lines.append(
             f"| `{name}` | {METHOD_NAMES.get(entry['method'], entry['method'])} | ResNet-"

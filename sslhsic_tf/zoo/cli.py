@@ -5,7 +5,7 @@
     sslhsic-zoo download NAME [--force]    into the cache (progress above a few MB)
     sslhsic-zoo verify [NAME]              sizes and SHA-256 of every file (all entries here)
     sslhsic-zoo pack NAME OUT              OUT/NAME.tar + .sha256, for publishing
-    sslhsic-zoo card NAME                  the entry's Markdown card (zoo/cards.py)
+    sslhsic-zoo card [NAME]                the entry's Markdown card (zoo/cards.py); all: docs/zoo.md
     sslhsic-zoo table                      the README's zoo table
     sslhsic-zoo annotate NAME [--report evaluation.json] [--analysis analysis.json]
                 [--good_for TEXT]          add sslhsic-evaluate / sslhsic-analyze results
@@ -117,9 +117,10 @@ def parser():
     q.add_argument("name")
     q.add_argument("out")
     q.set_defaults(run=_pack)
-    q = sub.add_parser("card", help="one entry's Markdown card")
-    q.add_argument("name")
-    q.set_defaults(run=lambda args: print(cards.card(args.name, args.root), end=""))
+    q = sub.add_parser("card", help="one entry's Markdown card, or every entry's")
+    q.add_argument("name", nargs="?")
+    q.set_defaults(run=lambda args: print(
+        cards.card(args.name, args.root) if args.name else cards.all_cards(args.root), end=""))
     sub.add_parser("table", help="the zoo table of the README").set_defaults(
         run=lambda args: print(cards.table(args.root), end=""))
     q = sub.add_parser("annotate", help="add evaluation, analysis and a use line to an entry")

@@ -95,3 +95,14 @@ def test_a_runs_export_describes_figures_as_the_cards_do(report):
         {"results": report["results"]}, dataset="demo:test")
     assert {f["protocol"] for f in export.evaluation_figures(results)} >= {
         "kNN, cosine, k=20, T=0.07, frozen encoder (BN inference)"}
+
+
+def test_card_shows_a_long_curve_thinned_with_its_end_once():
+    """The shipped 90-epoch entry: 18 monitor points, every other one shown, the last one once."""
+    name = "ssl_hsic_no_target_resnet18x0.25_cifar10"
+    points = zoo.info(name)["training"]["knn_curve"]["points"]
+    line = [x for x in cards.card(name).splitlines() if x.startswith("kNN monitor")][0]
+    shown = line.split(": ", 1)[1].rstrip(".").split(", ")
+    assert len(points) > 12 and 6 <= len(shown) <= 13, shown
+    end = f"epoch {points[-1]['epoch']:.0f}: {100 * points[-1]['knn_top1']:.1f}"
+    assert shown[-1] == end and shown.count(end) == 1, shown

@@ -166,3 +166,5 @@ def test_evaluate_fine_tunes_zoo_and_random_encoders(tmp_path):
         protocols = {r["protocol"] for r in results}
         assert {"finetune", "semi_supervised/finetune"} <= protocols, (name, protocols)
         assert all(0.0 <= r["top1"] <= 1.0 for r in results)
+        # --finetune_epochs reaches the subsets' fine-tuning too (it kept its default of 30)
+        assert [r["epochs"] for r in results] == [1, 1], results

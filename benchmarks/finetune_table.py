@@ -1,0 +1,143 @@
+"""Fine-tuned top-1 of encoders with 1%, 10% and all of the CIFAR-10 labels: the README's table.
+
+    python -m benchmarks.finetune_table run --archive=CIFAR10.tar.gz --out=DIR \\
+        zoo:ssl_hsic_no_target_resnet18x0.25_cifar10 zoo:cissl_resnet18x0.25_cifar10 \\
+        random:resnet18x0.25
+    python -m benchmarks.finetune_table table DIR [--json=F]
+
+`run` calls `sslhsic-evaluate` once per encoder and label budget, each a resumable unit (a
+finished report is not run again): the whole encoder and a linear head trained with the
+fine-tuning protocol of `evaluation/finetune.py` (SGD, Nesterov momentum 0.9, learning rate
+0.05 x batch/256 with cosine decay, batch 256, pad-crop-flip), on class-balanced subsets chosen
+by seed 0 (the subset's indices are saved beside the reports). The budget fits 2 CPU cores: 1%
+and 10% of the labels for 30 epochs each, all labels for 1 epoch: 215,000 training images per
+encoder, about 35 minutes at ResNet-18 x0.25 (an x1 encoder is about 14 times slower on a CPU). `table` prints the Markdown table
+with points over the random encoder (a `random:` encoder in DIR) and each report's wall time.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+#: (tag, column, sslhsic-evaluate flags): the label budgets, in the table's order.
+BUDGETS = (
+    ("semi1", "1% labels, 30 epochs",
+     ["--protocols=semi_supervised", "--semi_protocol=finetune", "--fractions=0.01",
+      "--finetune_epochs=30"]),
+    ("semi10", "10% labels, 30 epochs",
+     ["--protocols=semi_supervised", "--semi_protocol=finetune", "--fractions=0.1",
+      "--finetune_epochs=30"]),
+    ("full", "100% labels, 1 epoch", ["--protocols=finetune", "--finetune_epochs=1"]),
+)
+
+
+def label_of(encoder):
+    """The file label of an encoder spec: zoo:NAME -> NAME, random:resnet18x0.25 ->
+    random_resnet18x0.25, a path -> its folder or file name."""
+    if encoder.startswith("zoo:"):
+        return encoder[len("zoo:"):]
+    if encoder.startswith("random:"):
+        return "random_" + encoder[len("random:"):]
+    return os.path.basename(os.path.normpath(encoder))
+
+
+def report_path(out, encoder, tag):
+    return os.path.join(out, f"{label_of(encoder)}.{tag}.json")
+
+
+def run(encoders, archive, out, python=sys.executable):
+    """Evaluates every encoder at every budget not yet in `out`; returns the failed units."""
+    os.makedirs(out, exist_ok=True)
+    failed = []
+    for encoder in encoders:
+        for tag, _, flags in BUDGETS:
+            path = report_path(out, encoder, tag)
+            if os.path.exists(path):
+                continue
+            command = [python, "-m", "sslhsic_tf.evaluate", f"--encoder={encoder}",
+                       f"--train=cifar10_archive:{archive}:train",
+                       f"--test=cifar10_archive:{archive}:test", *flags, f"--output={path}"]
+            print(" ".join(command), flush=True)
+            with open(path[:-len(".json")] + ".log", "w") as log:
+                if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode:
+                    failed.append(f"{label_of(encoder)}.{tag}")
+    return failed
+
+
+def read_reports(out):
+    """{label: {tag: (top1, wall seconds of the protocol)}} of the reports in `out`."""
+    found = {}
+    for name in sorted(os.listdir(out)):
+        label, _, tag = name[:-len(".json")].rpartition(".")
+        if not name.endswith(".json") or not label or tag not in {t for t, _, _ in BUDGETS}:
+            continue  # the subsets' indices, logs
+        with open(os.path.join(out, name)) as f:
+            report = json.load(f)
+        (record,) = report["results"]
+        wall = sum((report.get("seconds") or {}).values())
+        found.setdefault(label, {})[tag] = (float(record["top1"]), float(wall))
+    return found
+
+
+def table(out):
+    """The Markdown table of the reports in `out` (rows: encoders, random last; cells: top-1,
+    and for trained encoders the points over the random encoder)."""
+    found = read_reports(out)
+    if not found:
+        raise ValueError(f"{out}: no reports of benchmarks.finetune_table (LABEL.TAG.json); "
+                         "run `python -m benchmarks.finetune_table run` first")
+    randoms = [label for label in found if label.startswith("random_")]
+    baseline = found[randoms[0]] if randoms else {}
+    lines = ["| encoder | " + " | ".join(column for _, column, _ in BUDGETS)
+             + " | wall time |", "|---|" + "---|" * (len(BUDGETS) + 1)]
+    for label in sorted(found, key=lambda name: (name in randoms, name)):
+        cells = []
+        for tag, _, _ in BUDGETS:
+            if tag not in found[label]:
+                cells.append("-")
+                continue
+            top1 = found[label][tag][0]
+            gain = ""
+            if label not in randoms and tag in baseline:
+                gain = f" ({100 * (top1 - baseline[tag][0]):+.1f})"
+            cells.append(f"{100 * top1:.1f}%{gain}")
+        minutes = sum(wall for _, wall in found[label].values()) / 60
+        name = f"`{label}`" if label not in randoms else f"random {label[len('random_'):]}"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {minutes:.0f} min |")
+    return "\n".join(lines) + "\n", found
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="evaluate encoders (resumable)")
+    run_parser.add_argument("encoders", nargs="+", help="zoo:NAME, random:resnetDxW, run folders")
+    run_parser.add_argument("--archive", required=True, help="the CIFAR-10 archive")
+    run_parser.add_argument("--out", required=True, help="folder of the reports")
+    table_parser = commands.add_parser("table", help="print the Markdown table")
+    table_parser.add_argument("out", help="folder of the reports")
+    table_parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        if not os.path.isfile(args.archive):
+            parser.error(f"--archive={args.archive}: no such file; pass the CIFAR-10 archive "
+                         "(cifar10_jpeg_q75.tar.gz or the original python tarball)")
+        failed = run(args.encoders, os.path.abspath(args.archive), args.out)
+        if failed:
+            sys.exit(f"failed: {', '.join(failed)} (their .log files in {args.out})")
+    markdown, found = table(args.out)
+    print(markdown, end="")
+    if getattr(args, "json", None):
+        with open(args.json, "w") as f:
+            json.dump({label: {tag: {"top1": top1, "wall_seconds": wall}
+                               for tag, (top1, wall) in cells.items()}
+                       for label, cells in found.items()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""`benchmarks/finetune_table.py`: the README's fine-tuning table from sslhsic-evaluate reports."""
+
+import json
+
+import pytest
+
+from benchmarks import finetune_table
+
+
+def _report(folder, label, tag, top1, seconds):
+    protocol = "finetune" if tag == "full" else "semi_supervised/finetune"
+    (folder / f"{label}.{tag}.json").write_text(json.dumps(
+        {"format": "sslhsic_tf.evaluation/1",
+         "results": [{"protocol": protocol, "top1": top1, "top5": 0.9}],
+         "seconds": {protocol.split("/")[0]: seconds}}))
+
+
+def test_table_gives_points_over_the_random_encoder(tmp_path, capsys):
+    _report(tmp_path, "random_resnet18x0.25", "semi1", 0.30, 60)
+    _report(tmp_path, "random_resnet18x0.25", "full", 0.40, 120)
+    _report(tmp_path, "enc_a", "semi1", 0.61, 300)
+    _report(tmp_path, "enc_a", "semi10", 0.70, 600)
+    _report(tmp_path, "enc_a", "full", 0.66, 900)
+    (tmp_path / "subset_fraction0.01_seed0.json").write_text("{}")  # saved subsets: not reports
+    finetune_table.main(["table", str(tmp_path), "--json", str(tmp_path / "figures.json")])
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[2] == "| `enc_a` | 61.0% (+31.0) | 70.0% | 66.0% (+26.0) | 30 min |"
+    assert rows[3] == "| random resnet18x0.25 | 30.0% | - | 40.0% | 3 min |"
+    saved = json.loads((tmp_path / "figures.json").read_text())
+    assert saved["enc_a"]["semi10"] == {"top1": 0.70, "wall_seconds": 600.0}
+
+
+def test_labels_and_errors(tmp_path, capsys):
+    assert finetune_table.label_of("zoo:cissl_resnet18x0.25_cifar10") == "cissl_resnet18x0.25_cifar10"
+    assert finetune_table.label_of("random:resnet18x0.25") == "random_resnet18x0.25"
+    assert finetune_table.label_of("runs/demo/") == "demo"
+    with pytest.raises(ValueError, match="no reports of benchmarks.finetune_table"):
+        finetune_table.table(str(tmp_path))
+    with pytest.raises(SystemExit):
+        finetune_table.main(["run", "random:resnet18x0.25", "--archive", str(tmp_path / "no.tar.gz"),
+                             "--out", str(tmp_path)])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--archive=" in error and "no such file" in error, error
