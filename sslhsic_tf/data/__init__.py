@@ -13,7 +13,8 @@ import TensorFlow when first used.
 
 import importlib
 
-_SUBMODULES = ("arrays", "augment", "crops", "decode", "device", "pixel", "pipeline", "sources")
+_SUBMODULES = ("arrays", "augment", "crops", "decode", "device", "pixel", "pipeline", "sources",
+               "specs")
 _NAMES = {
     "arrays": ("CIFAR10_CLASSES", "cifar10_archive_arrays"),
     "augment": ("EVAL_PRESETS", "PRESETS", "CropConfig", "EvalConfig", "PixelConfig", "ViewConfig",
@@ -24,8 +25,9 @@ _NAMES = {
     "pipeline": ("distribute_pretrain_dataset", "eval_dataset", "pretrain_dataset",
                  "pretrain_dataset_fn", "probe_train_dataset", "steps_per_epoch"),
     "pixel": ("pixel_augment",),
+    "specs": ("describe_spec",),
     "sources": ("ImageSource", "TfdsUnavailableError", "cifar10_archive", "cifar10_lossless",
-                "demo", "describe_spec", "fashion_mnist", "from_arrays", "from_dataset",
+                "demo", "fashion_mnist", "from_arrays", "from_dataset",
                 "from_spec", "image_folder", "tfds_source"),
 }
 _OWNER = {name: module for module, names in _NAMES.items() for name in names}

@@ -15,6 +15,7 @@ line. Command line: `sslhsic-zoo annotate NAME --report F --analysis F --good_fo
 import json
 import math
 
+from sslhsic_tf.data.specs import describe_spec
 from sslhsic_tf.zoo.manifest import locked, read_manifest, validate_entry, write_manifest
 from sslhsic_tf.zoo.paths import resolve_root
 
@@ -28,6 +29,10 @@ METHOD_NAMES = {"ssl_hsic": "SSL-HSIC (EMA target)", "ssl_hsic_no_target": "SSL-
                 "dino": "DINO", "swav": "SwAV"}
 
 
+def _epochs(record):
+    return f"{record['epochs']} epoch" + ("" if record["epochs"] == 1 else "s")
+
+
 def describe(record):
     """The protocol text of one evaluation record (`sslhsic_tf.evaluation` formats)."""
     protocol = record["protocol"]
@@ -38,16 +43,16 @@ def describe(record):
         return ("linear probe, offline, L-BFGS logistic regression on frozen features "
                 f"(BN inference), l2={record.get('l2')}")
     if protocol == "linear_sgd":
-        return f"linear probe, SGD, {record['epochs']} epochs, frozen encoder"
+        return f"linear probe, SGD, {_epochs(record)}, frozen encoder"
     if protocol == "finetune":
-        return f"fine-tuned, all {record['num_train']} labels, {record['epochs']} epochs"
+        return f"fine-tuned, all {record['num_train']} labels, {_epochs(record)}"
     if protocol.startswith("semi_supervised/"):
         subset, inner = record["subset"], protocol.split("/", 1)[1]
         share = (f"{subset['fraction']:.0%} of the labels" if subset.get("fraction") is not None
                  else f"{subset['num_examples']} labels")
         how = {"finetune": "fine-tuned", "linear_lbfgs": "linear probe (L-BFGS)",
                "linear_sgd": "linear probe (SGD)"}[inner]
-        epochs = f", {record['epochs']} epochs" if "epochs" in record else ""
+        epochs = f", {_epochs(record)}" if "epochs" in record else ""
         return (f"{how}, {share} ({subset['num_examples']} images, class-balanced, seed "
                 f"{subset.get('seed')}){epochs}")
     return protocol
@@ -56,13 +61,13 @@ def describe(record):
 def figures(report, dataset=None):
     """Zoo figures (`metric`, `value`, `protocol`, `dataset`, and `protocol_wall_seconds`: the
     wall time of the protocol's whole run, every subset of it) of an `sslhsic-evaluate` report;
-    `dataset` defaults to the report's test source."""
+    `dataset` defaults to the report's test source without machine-local folders."""
     if not isinstance(report, dict) or not isinstance(report.get("results"), list):
         raise ValueError("report must be an sslhsic-evaluate report: a JSON object with a "
                          "'results' list (its evaluation.json)")
     if dataset is None:
         name = (report.get("data") or {}).get("name") or ""
-        dataset = name.split("test=", 1)[1] if "test=" in name else name
+        dataset = describe_spec(name.split("test=", 1)[1] if "test=" in name else name)
     seconds = report.get("seconds") or {}
     out = []
     for record in report["results"]:

@@ -1,4 +1,4 @@
-"""Ninety steps on real CIFAR-10 images learn something a random encoder does not have.
+"""Sixty steps on real CIFAR-10 images learn something a random encoder does not have.
 
 SSL-HSIC with its target network on the embedded CIFAR-10 demo subset (5,000 train / 1,000
 test images, so it runs on a bare clone), a ResNet-10 at 1/8 width on CPU: the loss falls and the
@@ -12,7 +12,7 @@ import pytest
 
 from sslhsic_tf import data, evaluation, methods, models
 
-STEPS, BATCH = 90, 128
+STEPS, BATCH = 60, 128
 
 
 class _Losses(keras.callbacks.Callback):
@@ -60,7 +60,7 @@ def test_ssl_hsic_learns_on_real_cifar10():
 
     # The loss falls, and not by collapsing: HSIC(Z, Y), the dependence on image identity,
     # rises, above its collapse/independence level 1/(M - 1) = 1/3. Measured (first vs last 15
-    # steps): loss -0.210 -> -0.273, HSIC(Z, Y) 0.351 -> 0.429.
+    # steps): loss -0.211 -> -0.245, HSIC(Z, Y) 0.351 -> 0.385 (90 steps: -0.273, 0.429).
     losses = record.per_step()
     assert np.isfinite(losses).all()
     first, last = losses[:15].mean(axis=0), losses[-15:].mean(axis=0)
@@ -68,4 +68,4 @@ def test_ssl_hsic_learns_on_real_cifar10():
     assert last[1] > first[1] + 0.005 and last[1] > 1 / 3 + 0.01, (first, last)
 
     learned, random = _knn_top1(encoder, train, test), _knn_top1(random_encoder, train, test)
-    assert learned > random + 0.05, (learned, random)  # measured: 33.9% vs 24.4%
+    assert learned > random + 0.05, (learned, random)  # measured: 31.8% vs 24.4% (90 steps: 33.9%)

@@ -33,12 +33,14 @@ def test_figures_describe_every_protocol(report):
     by_record = {r["protocol"] + str(r.get("subset", {}).get("fraction", "")): r["top1"]
                  for r in report["results"] if r.get("k") != 20}
     assert top1["kNN, cosine, k=200, T=0.07, frozen encoder (BN inference)"] == by_record["knn"]
-    assert top1["fine-tuned, all 200 labels, 1 epochs"] == by_record["finetune"]
+    assert top1["fine-tuned, all 200 labels, 1 epoch"] == by_record["finetune"]
     assert top1["fine-tuned, 10% of the labels (20 images, class-balanced, seed 0), 2 epochs"] == (
         by_record["semi_supervised/finetune0.1"])
     assert any(p.startswith("linear probe, offline, L-BFGS") for p in top1)
     assert {f["dataset"] for f in figures} == {"demo:test"}
     assert all(f["protocol_wall_seconds"] >= 0 for f in figures)
+    local = dict(report, data={"name": "train=x test=cifar10_archive:/home/me/c10.tar.gz:test"})
+    assert {f["dataset"] for f in cards.figures(local)} == {"cifar10_archive:c10.tar.gz:test"}
     with pytest.raises(ValueError, match="must be an sslhsic-evaluate report"):
         cards.figures({"knn": 0.5})
 
