@@ -24,16 +24,18 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-#: (tag, column, sslhsic-evaluate flags): the label budgets, in the table's order.
-BUDGETS = (
-    ("semi1", "1% labels, 30 epochs",
-     ["--protocols=semi_supervised", "--semi_protocol=finetune", "--fractions=0.01",
-      "--finetune_epochs=30"]),
-    ("semi10", "10% labels, 30 epochs",
-     ["--protocols=semi_supervised", "--semi_protocol=finetune", "--fractions=0.1",
-      "--finetune_epochs=30"]),
-    ("full", "100% labels, 1 epoch", ["--protocols=finetune", "--finetune_epochs=1"]),
-)
+#: (tag, column, label fraction or None for all, epochs): the label budgets, in the table's order.
+BUDGETS = (("semi1", "1% labels, 30 epochs", 0.01, 30),
+           ("semi10", "10% labels, 30 epochs", 0.1, 30),
+           ("full", "100% labels, 1 epoch", None, 1))
+
+
+def budget_flags(fraction, epochs):
+    """The sslhsic-evaluate flags of one label budget."""
+    if fraction is None:
+        return ["--protocols=finetune", f"--finetune_epochs={epochs}"]
+    return ["--protocols=semi_supervised", "--semi_protocol=finetune", f"--fractions={fraction}",
+            f"--finetune_epochs={epochs}"]
 
 
 def label_of(encoder):
@@ -55,13 +57,14 @@ def run(encoders, archive, out, python=sys.executable):
     os.makedirs(out, exist_ok=True)
     failed = []
     for encoder in encoders:
-        for tag, _, flags in BUDGETS:
+        for tag, _, fraction, epochs in BUDGETS:
             path = report_path(out, encoder, tag)
             if os.path.exists(path):
                 continue
             command = [python, "-m", "sslhsic_tf.evaluate", f"--encoder={encoder}",
                        f"--train=cifar10_archive:{archive}:train",
-                       f"--test=cifar10_archive:{archive}:test", *flags, f"--output={path}"]
+                       f"--test=cifar10_archive:{archive}:test", *budget_flags(fraction, epochs),
+                       f"--output={path}"]
             print(" ".join(command), flush=True)
             with open(path[:-len(".json")] + ".log", "w") as log:
                 if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode:
@@ -70,15 +73,23 @@ def run(encoders, archive, out, python=sys.executable):
 
 
 def read_reports(out):
-    """{label: {tag: (top1, wall seconds of the protocol)}} of the reports in `out`."""
+    """{label: {tag: (top1, wall seconds of the protocol)}} of the reports in `out`; a report
+    trained for other epochs or on other labels than its budget is an error."""
+    budgets = {tag: (fraction, epochs) for tag, _, fraction, epochs in BUDGETS}
     found = {}
     for name in sorted(os.listdir(out)):
         label, _, tag = name[:-len(".json")].rpartition(".")
-        if not name.endswith(".json") or not label or tag not in {t for t, _, _ in BUDGETS}:
+        if not name.endswith(".json") or not label or tag not in budgets:
             continue  # the subsets' indices, logs
         with open(os.path.join(out, name)) as f:
             report = json.load(f)
         (record,) = report["results"]
+        fraction, epochs = budgets[tag]
+        got = (record.get("subset", {}).get("fraction"), record.get("epochs"))
+        if got != (fraction, epochs):
+            raise ValueError(f"{os.path.join(out, name)}: trained on fraction {got[0]} for "
+                             f"{got[1]} epochs where budget {tag!r} is {fraction} for {epochs}; "
+                             "delete it and run again")
         wall = sum((report.get("seconds") or {}).values())
         found.setdefault(label, {})[tag] = (float(record["top1"]), float(wall))
     return found
@@ -93,11 +104,11 @@ def table(out):
                          "run `python -m benchmarks.finetune_table run` first")
     randoms = [label for label in found if label.startswith("random_")]
     baseline = found[randoms[0]] if randoms else {}
-    lines = ["| encoder | " + " | ".join(column for _, column, _ in BUDGETS)
+    lines = ["| encoder | " + " | ".join(column for _, column, _, _ in BUDGETS)
              + " | wall time |", "|---|" + "---|" * (len(BUDGETS) + 1)]
     for label in sorted(found, key=lambda name: (name in randoms, name)):
         cells = []
-        for tag, _, _ in BUDGETS:
+        for tag, _, _, _ in BUDGETS:
             if tag not in found[label]:
                 cells.append("-")
                 continue

@@ -160,12 +160,16 @@ def card(name, root=None):
         lines += ["", f"```bash\n{train['command']}\n```"]
     figures_ = [f for f in entry.get("evaluation", []) if f["metric"] == "top1"]
     if figures_:
-        lines += ["", "| protocol | top-1 | wall time of the protocol's run |", "|---|---|---|"]
+        datasets = [f.get("dataset") for f in figures_]
+        main = max(datasets, key=datasets.count)  # the others are named on their rows
+        lines += ["", f"Figures on {main} unless a row says otherwise:", "",
+                  "| protocol | top-1 | wall time of the protocol's run |", "|---|---|---|"]
         for f in figures_:
             top5 = _figure_top5(entry, f)
             spent = (f"{f['protocol_wall_seconds'] / 60:.0f} min"
                      if f.get("protocol_wall_seconds") else "")
-            lines.append(f"| {f['protocol']} | {_percent(f['value'])}"
+            where = f", on {f.get('dataset')}" if f.get("dataset") != main else ""
+            lines.append(f"| {f['protocol']}{where} | {_percent(f['value'])}"
                          + (f" (top-5 {_percent(top5)})" if top5 is not None else "")
                          + f" | {spent} |")
     analysis = entry.get("analysis")

@@ -7,12 +7,15 @@ import pytest
 from benchmarks import finetune_table
 
 
-def _report(folder, label, tag, top1, seconds):
-    protocol = "finetune" if tag == "full" else "semi_supervised/finetune"
+def _report(folder, label, tag, top1, seconds, epochs=None):
+    """A report as sslhsic-evaluate writes it for budget `tag` (its fraction and epochs)."""
+    (fraction, budget_epochs), = [(f, e) for t, _, f, e in finetune_table.BUDGETS if t == tag]
+    record = {"protocol": "finetune", "top1": top1, "top5": 0.9, "epochs": epochs or budget_epochs}
+    if fraction is not None:
+        record.update(protocol="semi_supervised/finetune", subset={"fraction": fraction})
     (folder / f"{label}.{tag}.json").write_text(json.dumps(
-        {"format": "sslhsic_tf.evaluation/1",
-         "results": [{"protocol": protocol, "top1": top1, "top5": 0.9}],
-         "seconds": {protocol.split("/")[0]: seconds}}))
+        {"format": "sslhsic_tf.evaluation/1", "results": [record],
+         "seconds": {record["protocol"].split("/")[0]: seconds}}))
 
 
 def test_table_gives_points_over_the_random_encoder(tmp_path, capsys):
@@ -36,6 +39,12 @@ def test_labels_and_errors(tmp_path, capsys):
     assert finetune_table.label_of("runs/demo/") == "demo"
     with pytest.raises(ValueError, match="no reports of benchmarks.finetune_table"):
         finetune_table.table(str(tmp_path))
+    _report(tmp_path, "enc_b", "semi10", 0.66, 300, epochs=10)  # made with other flags
+    with pytest.raises(ValueError, match="enc_b.semi10.json: trained on fraction 0.1 for 10 epochs"):
+        finetune_table.table(str(tmp_path))
+    assert finetune_table.budget_flags(0.1, 30) == [
+        "--protocols=semi_supervised", "--semi_protocol=finetune", "--fractions=0.1",
+        "--finetune_epochs=30"]
     with pytest.raises(SystemExit):
         finetune_table.main(["run", "random:resnet18x0.25", "--archive", str(tmp_path / "no.tar.gz"),
                              "--out", str(tmp_path)])
