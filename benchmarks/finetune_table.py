@@ -96,8 +96,8 @@ def read_reports(out):
 
 
 def table(out):
-    """The Markdown table of the reports in `out` (rows: encoders, random last; cells: top-1,
-    and for trained encoders the points over the random encoder)."""
+    """The Markdown table of the reports in `out` (rows: encoders, best first, random last;
+    cells: top-1, and for trained encoders the points over the random encoder)."""
     found = read_reports(out)
     if not found:
         raise ValueError(f"{out}: no reports of benchmarks.finetune_table (LABEL.TAG.json); "
@@ -106,7 +106,9 @@ def table(out):
     baseline = found[randoms[0]] if randoms else {}
     lines = ["| encoder | " + " | ".join(column for _, column, _, _ in BUDGETS)
              + " | wall time |", "|---|" + "---|" * (len(BUDGETS) + 1)]
-    for label in sorted(found, key=lambda name: (name in randoms, name)):
+    first = BUDGETS[0][0]  # rows: best first in the first column, random encoders last
+    for label in sorted(found, key=lambda name: (name in randoms,
+                                                 -found[name].get(first, (0.0,))[0], name)):
         cells = []
         for tag, _, _, _ in BUDGETS:
             if tag not in found[label]:

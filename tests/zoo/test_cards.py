@@ -108,3 +108,18 @@ def test_card_shows_a_long_curve_thinned_with_its_end_once():
     assert len(points) > 12 and 6 <= len(shown) <= 13, shown
     end = f"epoch {points[-1]['epoch']:.0f}: {100 * points[-1]['knn_top1']:.1f}"
     assert shown[-1] == end and shown.count(end) == 1, shown
+
+
+def test_readme_table_and_docs_cards_are_the_manifests():
+    """The README's zoo table and docs/zoo.md's cards are what the shipped manifest gives
+    (after `sslhsic-zoo annotate`, paste `sslhsic-zoo table` and `sslhsic-zoo card`)."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    assert cards.table() in readme, "README.md: paste the output of `sslhsic-zoo table`"
+    docs = (root / "docs" / "zoo.md").read_text()
+    start, end = "<!-- cards: sslhsic-zoo card -->\n", "\n<!-- end of cards -->"
+    shown = docs[docs.index(start) + len(start):docs.index(end)]
+    assert shown.strip() == cards.all_cards().strip(), (
+        "docs/zoo.md: paste the output of `sslhsic-zoo card` between its card markers")
