@@ -16,7 +16,8 @@ Expected (ResNet-18 x0.25, the 100-epoch schedule stopped after 15 epochs with
 cosine, T = 0.07) 63.9% on the 10,000 test images; the monitor (first 5,000) read 51.2, 56.1,
 57.2, 59.7, 61.2, 61.4, 62.5 at epochs 2-14, where the former LARS settings (lr 1.0 x
 batch/256, trust 0.02, weight decay 1e-5, 1% warmup; give them as --config.optimizer.* to
-resume a run of before) stall near 50% (49.7 at epoch 10; docs/long_runs.md).
+resume a run of before) stall near 50% (49.7% at epoch 15 on the test images, 3.0 CPU-hours;
+docs/long_runs.md).
 """
 
 from sslhsic_tf.configs import common
