@@ -35,7 +35,6 @@ import tensorflow as tf
 
 from sslhsic_tf.data import decode as _decode
 from sslhsic_tf.data.arrays import CIFAR10_CLASSES
-from sslhsic_tf.data.specs import describe_spec  # noqa: F401 - data.describe_spec
 from sslhsic_tf.utils import backend
 
 FASHION_MNIST_CLASSES = (
