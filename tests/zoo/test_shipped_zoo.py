@@ -3,12 +3,18 @@ its input contract, and its encoder carries a learned representation (kNN on the
 subset well above a random encoder's ~25%)."""
 
 import json
+import os
+import re
+import shlex
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from sslhsic_tf import data, evaluation, serving, zoo
+from absl import flags
+from ml_collections import config_flags
+
+from sslhsic_tf import data, evaluation, methods, serving, zoo
 
 NAMES = zoo.list()
 
@@ -87,7 +93,8 @@ def test_the_gpu_entry_records_its_run():
     assert info["feature_dim"] == 512 and info["architecture"]["width_multiplier"] == 1.0
     training = info["training"]
     assert training["device"].startswith("gpu:") and training["epochs"] == 150
-    assert "--zoo-run" in training["command"]
+    assert "sslhsic-pretrain --config=cifar10_ssl_hsic_gpu" in training["command"]
+    assert "zoo_run" in training["command_at_training"]  # the script of 2026-11, kept as history
     knn = [f["value"] for f in info["evaluation"]
            if f["metric"] == "top1" and f["protocol"].startswith("kNN") and "k=200" in f["protocol"]]
     assert len(knn) == 2 and abs(knn[0] - knn[1]) < 0.005  # the device's and the CPU's kNN agree
@@ -119,3 +126,44 @@ def test_cpu_entries_record_their_run(name):
     # without bf16 instructions.
     assert training["precision"]["policy"] == "mixed_bfloat16"
     assert serving.read_export_metadata(info["path"])["extra"]["compute_dtypes"] == ["float32"]
+
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "configs")
+
+
+def _command_config(command):
+    """The config that a training record's `command` trains with, parsed by ml_collections as
+    sslhsic-pretrain parses it (a preset name or a configs/ path, then the --config.KEY overrides)."""
+    args = shlex.split(command.split("  #")[0])
+    assert re.search(r"(^|\s)(sslhsic-pretrain|python -m sslhsic_tf\.pretrain) ", command), command
+    preset = next(a for a in args if a.startswith("--config="))[len("--config="):]
+    path = os.path.join(CONFIGS, os.path.basename(preset if preset.endswith(".py") else preset + ".py"))
+    assert os.path.isfile(path), f"{command!r} names a preset that is gone: {path}"
+    argv = ["sslhsic-pretrain", f"--config={path}"] + [a for a in args if a.startswith("--config.")]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", path, flag_values=flag_values, sys_argv=argv)
+    flag_values(argv)
+    return flag_values.config
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_entry_command_trains_the_recorded_recipe(name):
+    """Each entry's command, run today, trains the entry's recipe: a preset that changes its
+    defaults (the long-run recipes) must not change what an old entry's command means."""
+    info = zoo.info(name)
+    training, arch = info["training"], info["architecture"]
+    config = _command_config(training["command"])
+    assert config.method == info["method"]
+    assert (config.model.depth, config.model.width_multiplier) == (arch["depth"], arch["width_multiplier"])
+    assert config.model.cifar_stem == (arch["stem"] == "cifar")
+    assert config.model.padding == arch.get("padding", config.model.padding)
+    assert config.batch_size == training["batch_size"]
+    if not config.budget.minutes:  # a budgeted run's length is what the budget allowed
+        assert config.epochs == training["epochs"]
+    optimizer = {**methods.get(info["method"]).optimizer_defaults,
+                 **{k: v for k, v in config.optimizer.items() if v is not None}}
+    recorded = training["optimizer"]
+    assert {k: optimizer[k] for k in recorded} == pytest.approx(recorded), name
+    for key, value in training.get("method_kwargs", {}).items():
+        assert config.method_kwargs[key] == pytest.approx(value)
