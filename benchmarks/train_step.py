@@ -240,8 +240,12 @@ def _run_forward(args):
     ds = _dataset("forward", args)
 
     @tf.function(jit_compile=args.jit_compile, reduce_retracing=True)
-    def forward(iterator):
-        return tf.reduce_mean(encoder(next(iterator), training=True))
+    def compute(images):
+        return tf.reduce_mean(encoder(images, training=True))
+
+    @tf.function(reduce_retracing=True)
+    def forward(iterator):  # the batch is pulled outside XLA, as Keras' train function does
+        return compute(next(iterator))
 
     iterator = iter(ds)
     baseline = common.rss_mib()
