@@ -3,15 +3,16 @@
 #
 #   benchmarks/long_runs.sh LANE RUNS ARCHIVE [TORCH_PYTHON]
 #
-# LANE: a (the candidate recipes, then the independent PyTorch + lightly build) or b (today's
-# presets, then the EMA-target methods). RUNS: a folder outside git (one --workdir per run).
+# LANE: a (the candidate recipes, width with an EMA target, BYOL's parity at length) or b (today's
+# presets, the EMA-target methods on the candidate recipe, SimCLR's parity at length); about as
+# many CPU-hours each. RUNS: a folder outside git (one --workdir per run).
 # ARCHIVE: the CIFAR-10 JPEG archive. TORCH_PYTHON: a Python with torch, torchvision, lightly
-# (lane a; `python -m venv V && V/bin/pip install torch==2.14.1 torchvision==0.29.1 lightly`).
+# (both lanes; `python -m venv V && V/bin/pip install torch==2.14.1 torchvision==0.29.1 lightly`).
 # Every run resumes from its checkpoint, and a finished one (results.json, or a torch run that
 # reached its stop) is skipped, so rerunning a lane after any stop goes on where it was:
 #
 #   nohup nice -n 19 benchmarks/long_runs.sh a ../runs/r31 ARCHIVE ../torchenv/bin/python &
-#   nohup nice -n 19 benchmarks/long_runs.sh b ../runs/r31 ARCHIVE &
+#   nohup nice -n 19 benchmarks/long_runs.sh b ../runs/r31 ARCHIVE ../torchenv/bin/python &
 #
 # The recipes: the 100-epoch schedule stopped after 15 epochs (--config.stop_after_epochs),
 # ResNet-18 x0.25, batch 256, seed 0, kNN (k = 200, first 5,000 test images) every 2 epochs.
@@ -54,7 +55,7 @@ theirs() {  # NAME FLAGS...: the PyTorch + lightly build (benchmarks/torch_curve
   "$torch_python" -m benchmarks.torch_curves train --workdir="$runs/$name" --archive="$archive" \
     "$@" > "$runs/$name.log" 2>&1 || echo "$name failed: $runs/$name.log"
 }
-width="--config.epochs=1 --config.model.depth=18 --config.model.width_multiplier=0.5
+width="--config.epochs=1 --config.model.depth=18
  --config.data.dataset=cifar10_archive:$archive --config.checkpoint_every_steps=196
  --config.eval.knn_every_steps=196 --config.eval.protocols=knn --config.eval.baseline_random=True
  --config.export.saved_model=False --verbose=2"
@@ -65,13 +66,15 @@ case "$lane" in
     # shellcheck disable=SC2046,SC2086
     ours simclr_sgd cifar10_simclr $(sgd 0.12 5e-4) $common
     ours nt_sgd cifar10_ssl_hsic_no_target $(sgd 0.9 6.7e-5) --config.method_kwargs.log_norms=True $common
-    theirs torch_simclr_sgd --method=simclr $long --optimizer=sgd --base_learning_rate=0.12 --weight_decay=5e-4
-    # Width with an EMA target: the preset's LARS, a whole 1-epoch schedule, ResNet-18 x0.5.
-    ours byol_x0.5_1ep cifar10_byol $lars $width
-    ours ssl_hsic_x0.5_1ep cifar10_ssl_hsic $lars $width
-    theirs torch_byol_x0.5_1ep --method=byol --width=0.5 --epochs=1 --knn_every_epochs=1 \
-      --knn_at_start --optimizer=lars --base_learning_rate=1.0 --weight_decay=1e-5 \
-      --trust_coefficient=0.02 --warmup_fraction=0.01
+    # Width with an EMA target: the preset's LARS, a whole 1-epoch schedule, ResNet-18 x0.25 and
+    # x0.5, each beside its random initialisation, ours and theirs.
+    for w in 0.25 0.5; do
+      ours "byol_x${w}_1ep" cifar10_byol $lars $width --config.model.width_multiplier=$w
+      ours "ssl_hsic_x${w}_1ep" cifar10_ssl_hsic $lars $width --config.model.width_multiplier=$w
+      theirs "torch_byol_x${w}_1ep" --method=byol --width=$w --epochs=1 --knn_every_epochs=1 \
+        --knn_at_start --optimizer=lars --base_learning_rate=1.0 --weight_decay=1e-5 \
+        --trust_coefficient=0.02 --warmup_fraction=0.01
+    done
     theirs torch_byol_sgd --method=byol $long --optimizer=sgd --base_learning_rate=0.48 --weight_decay=1.25e-4
     ;;
   b)
@@ -81,6 +84,7 @@ case "$lane" in
     # shellcheck disable=SC2046,SC2086
     ours ssl_hsic_sgd cifar10_ssl_hsic $(sgd 3.0 2e-5) --config.method_kwargs.log_norms=True $common
     ours byol_sgd cifar10_byol $(sgd 0.48 1.25e-4) --config.method_kwargs.log_norms=True $common
+    theirs torch_simclr_sgd --method=simclr $long --optimizer=sgd --base_learning_rate=0.12 --weight_decay=5e-4
     ;;
   *) echo "LANE must be a or b; got $lane" >&2; exit 2 ;;
 esac
