@@ -43,14 +43,19 @@ sgd() { echo "--config.optimizer.name=sgd --config.optimizer.base_learning_rate=
 lars="--config.optimizer.name=lars --config.optimizer.base_learning_rate=1.0
  --config.optimizer.trust_coefficient=0.02 --config.optimizer.weight_decay=1e-5
  --config.optimizer.momentum=0.9 --config.optimizer.warmup_fraction=0.01"
+# LONG_RUNS_ONLY="NAME ...": this process takes only these runs of the lane (a third process
+# on runs that its lane has not reached; never a run that another process is training).
+wanted() { [ -z "${LONG_RUNS_ONLY:-}" ] || [[ " $LONG_RUNS_ONLY " == *" $1 "* ]]; }
 ours() {  # NAME PRESET FLAGS...: one of our runs, skipped once finished
   local name=$1 preset=$2; shift 2
+  wanted "$name" || return 0
   [ -f "$runs/$name/results.json" ] && return 0
   TF_NUM_INTRAOP_THREADS=1 python -m sslhsic_tf.pretrain --config="configs/$preset.py" \
     --workdir="$runs/$name" "$@" > "$runs/$name.log" 2>&1 || echo "$name failed: $runs/$name.log"
 }
 theirs() {  # NAME FLAGS...: the PyTorch + lightly build (benchmarks/torch_curves.py)
   local name=$1; shift
+  wanted "$name" || return 0
   [ -n "$torch_python" ] || { echo "$name skipped: no TORCH_PYTHON"; return 0; }
   "$torch_python" -m benchmarks.torch_curves train --workdir="$runs/$name" --archive="$archive" \
     "$@" > "$runs/$name.log" 2>&1 || echo "$name failed: $runs/$name.log"
