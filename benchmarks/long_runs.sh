@@ -62,7 +62,8 @@ theirs() {  # NAME FLAGS...: the PyTorch + lightly build (benchmarks/torch_curve
 }
 width="--config.epochs=1 --config.model.depth=18
  --config.data.dataset=cifar10_archive:$archive --config.checkpoint_every_steps=196
- --config.eval.knn_every_steps=196 --config.eval.protocols=knn --config.eval.baseline_random=True
+ --config.eval.knn_every_steps=196 --config.eval.knn_at_start=True --config.eval.protocols=knn
+ --config.eval.baseline_random=True
  --config.export.saved_model=False --verbose=2"
 long="--epochs=100 --stop_after_epochs=15 --knn_every_epochs=2"
 

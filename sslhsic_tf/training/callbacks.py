@@ -7,6 +7,7 @@ loop adds `InjectNonFinite(N)`, which overwrites one encoder weight with NaN rig
 tests (`tests/faults/`).
 """
 
+import json
 import logging
 import math
 import os
@@ -255,28 +256,42 @@ class TrainLog(keras.callbacks.CSVLogger):
 class KnnMonitor(keras.callbacks.Callback):
     """Every `every` fit epochs, adds `knn_top1` (cosine, k = 200, T = 0.07; the train split as
     the memory bank, `test_data` as queries) of the current encoder to the logs, so that it lands
-    in train_log.csv (the loop turns those rows into results.json's `knn_curve`)."""
+    in train_log.csv (the loop turns those rows into results.json's `knn_curve`). With
+    `start_path`, the kNN of the weights before the first step is written there once
+    ({"step": 0, "knn_top1": ...}; the loop reads it as the curve's first point)."""
 
-    def __init__(self, train_data, test_data, every=1, k=200, temperature=0.07, batch_size=256):
+    def __init__(self, train_data, test_data, every=1, k=200, temperature=0.07, batch_size=256,
+                 start_path=None):
         super().__init__()
         self.train_data, self.test_data = train_data, test_data
         self.every, self.k, self.temperature, self.batch_size = int(every), k, temperature, batch_size
+        self.start_path = start_path
+
+    def _top1(self):
+        from sslhsic_tf import evaluation
+
+        encoder = self.model.export_encoder()
+        train_f, train_l = evaluation.extract_features(encoder, self.train_data, self.batch_size)
+        test_f, test_l = evaluation.extract_features(encoder, self.test_data, self.batch_size)
+        return evaluation.knn_evaluate(
+            train_f, train_l, test_f, test_l, ks=(self.k,), temperature=self.temperature
+        )[0]["top1"]
+
+    def on_train_begin(self, logs=None):
+        if not self.start_path or os.path.exists(self.start_path):
+            return
+        partial = self.start_path + ".partial"
+        with open(partial, "w") as f:
+            json.dump({"step": 0, "knn_top1": float(self._top1())}, f)
+        os.replace(partial, self.start_path)  # a kill leaves no half-written file
 
     def on_epoch_end(self, epoch, logs=None):
         if self.every <= 0 or (epoch + 1) % self.every:
             return
         if self.model.stop_training or not all(math.isfinite(v) for v in _floats(logs).values()):
             return  # a diverged encoder (NonFiniteGuard stopped the fit): nothing to measure
-        from sslhsic_tf import evaluation
-
-        encoder = self.model.export_encoder()
-        train_f, train_l = evaluation.extract_features(encoder, self.train_data, self.batch_size)
-        test_f, test_l = evaluation.extract_features(encoder, self.test_data, self.batch_size)
-        record = evaluation.knn_evaluate(
-            train_f, train_l, test_f, test_l, ks=(self.k,), temperature=self.temperature
-        )[0]
         if logs is not None:
-            logs["knn_top1"] = record["top1"]
+            logs["knn_top1"] = self._top1()
 
 
 class CollapseWarning(keras.callbacks.Callback):

@@ -184,7 +184,8 @@ def _remove_stale_temporaries(workdir):
                     os.remove(path)
                 log.warning("removed %s, left by an interrupted write", path)
     for name in os.listdir(workdir):  # write_json_atomic / truncate_train_log temporaries
-        if name.startswith(("config.json.tmp-", "results.json.tmp-", "train_log.csv.tmp-")):
+        if name.startswith(("config.json.tmp-", "results.json.tmp-", "train_log.csv.tmp-",
+                            KNN_AT_START + ".partial")):
             os.remove(os.path.join(workdir, name))
 
 
@@ -512,7 +513,9 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
     if config.eval.get("knn_every_steps") and eval_test is not None and num_classes:
         every = max(1, config.eval.knn_every_steps // interval)
         queries, monitor_queries = _monitor_subset(test, config)
-        callbacks.append(cb.KnnMonitor(eval_train, queries, every=every))
+        start_path = (os.path.join(workdir, KNN_AT_START)
+                      if config.eval.get("knn_at_start") and start_step == 0 else None)
+        callbacks.append(cb.KnnMonitor(eval_train, queries, every=every, start_path=start_path))
     log_path = os.path.join(workdir, "train_log.csv")
     callbacks += [
         cb.TrainLog(log_path, extra_keys=("knn_top1",) if monitor_queries else ()),
@@ -593,6 +596,8 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
 
 
 MONITOR_TEST_IMAGES = 5000
+#: The kNN monitor's point for the initial weights (eval.knn_at_start), beside train_log.csv.
+KNN_AT_START = "knn_at_start.json"
 
 
 def _monitor_subset(test, config):
@@ -610,14 +615,19 @@ def _monitor_subset(test, config):
 
 def _knn_curve(log_path, interval, per_epoch):
     """[{"step", "epoch", "knn_top1"}] from the knn_top1 column of train_log.csv (every resumed
-    segment included); [] without one."""
+    segment included), after the initial weights' point where the run measured it
+    (eval.knn_at_start); [] without either."""
     import csv
 
+    points = []
+    start = os.path.join(os.path.dirname(log_path), KNN_AT_START)
+    if os.path.exists(start):
+        with open(start) as f:
+            points.append({"step": 0, "epoch": 0.0, "knn_top1": float(json.load(f)["knn_top1"])})
     if not os.path.exists(log_path):
-        return []
+        return points
     with open(log_path, newline="") as f:
         rows = list(csv.DictReader(f))
-    points = []
     for row in rows:
         value = row.get("knn_top1")
         if value not in (None, "", "nan", "NA"):

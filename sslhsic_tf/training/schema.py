@@ -39,6 +39,10 @@ Fields:
   jit_compile                True, False or "auto" (Keras' choice; with mixed_precision="auto",
                              the CPU kind's)
   eval.protocols             protocols run at the end (knn, linear_lbfgs, linear_sgd, finetune, ...)
+  eval.knn_every_steps       the kNN monitor's interval (0: none): knn_top1 in train_log.csv and
+                             results.json's knn_curve
+  eval.knn_at_start          with the monitor: also the kNN of the initial weights, the curve's
+                             step 0 (measured once, before a new run's first step)
   export.name                the SavedModel's folder name (default METHOD_ENCODERNAME)
   export.saved_model         write the TF-Hub SavedModel export/NAME/ (TensorFlow backend); False
                              keeps model.keras and encoder.keras only (quick runs, ablations)
@@ -94,7 +98,8 @@ def base():
     c.mixed_precision = ""
     c.jit_compile = "auto"
     c.eval = ml_collections.ConfigDict({
-        "protocols": ("knn", "linear_lbfgs"), "knn_every_steps": 0, "baseline_random": True,
+        "protocols": ("knn", "linear_lbfgs"), "knn_every_steps": 0, "knn_at_start": False,
+        "baseline_random": True,
     })
     c.export = ml_collections.ConfigDict({"name": "", "saved_model": True})
     return c

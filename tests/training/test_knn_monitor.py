@@ -45,6 +45,7 @@ def test_knn_curve_in_results_and_plot(tmp_path):
     config.total_steps = 4
     config.checkpoint_every_steps = 1
     config.eval.knn_every_steps = 2  # every other interval: rows without knn_top1 in between
+    config.eval.knn_at_start = True  # and the initial weights' point, the curve's step 0
     config.export.saved_model = False  # the .keras encoder below is what is compared
     config.data.train = f"cifar10_lossless:{npz}:train"
     config.data.test = f"cifar10_lossless:{npz}:test"
@@ -57,8 +58,8 @@ def test_knn_curve_in_results_and_plot(tmp_path):
     assert results["train_cpu_seconds"] > 0 and results["train_wall_seconds"] > 0
 
     curve = results["knn_curve"]
-    assert [p["step"] for p in curve["points"]] == [2, 4]
-    assert [p["epoch"] for p in curve["points"]] == [0.25, 0.5]  # 8 steps per epoch
+    assert [p["step"] for p in curve["points"]] == [0, 2, 4]
+    assert [p["epoch"] for p in curve["points"]] == [0.0, 0.25, 0.5]  # 8 steps per epoch
     assert "k=200" in curve["protocol"] and "the 96 test images" in curve["protocol"]
     with open(tmp_path / "run" / "train_log.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -104,3 +105,41 @@ def test_knn_curve_in_results_and_plot(tmp_path):
         compute, "float32"}
     with pytest.raises(ValueError, match="--dtype_policy='float8'"):
         export.export_run(str(tmp_path / "run"), "bad", dtype_policy="float8")
+
+
+def test_knn_at_start_is_the_initial_weights_knn(tmp_path):
+    """The monitor's start point is the kNN of the weights before the first step (NumPy kNN on
+    the initial encoder's features), measured once: a later fit() of the run keeps it."""
+    import tensorflow as tf
+
+    from sslhsic_tf import methods
+    from sslhsic_tf.training import callbacks
+    from tests.methods.common import TINY, random_batch, tiny_encoder
+
+    train, test = data.demo("train"), data.demo("test")
+    bank = data.from_arrays(train.images[:300], train.labels[:300], num_classes=10)
+    queries = data.from_arrays(test.images[:100], test.labels[:100], num_classes=10)
+    bank_ds, query_ds = data.eval_dataset(bank, "cifar10"), data.eval_dataset(queries, "cifar10")
+    model = methods.create("simclr", tiny_encoder(), total_steps=4, batch_size=8, **TINY["simclr"])
+    model.compile()
+    initial = model.export_encoder().get_weights()
+    path = tmp_path / loop.KNN_AT_START
+    monitor = callbacks.KnnMonitor(bank_ds, query_ds, every=100, start_path=str(path))
+    steps = tf.data.Dataset.from_tensors(random_batch(8, size=32, seed=1)).repeat(2)
+    model.fit(steps, epochs=1, verbose=0, callbacks=[monitor])
+    measured = json.loads(path.read_text())
+    assert measured["step"] == 0
+
+    trained = model.export_encoder().get_weights()
+    assert any(np.abs(a - b).max() > 1e-6 for a, b in zip(initial, trained))  # it did train
+    encoder = model.export_encoder()
+    encoder.set_weights(initial)
+    train_f, train_l = evaluation.extract_features(encoder, bank_ds)
+    test_f, test_l = evaluation.extract_features(encoder, query_ds)
+    expected = _numpy_knn(*(np.asarray(a) for a in (train_f, train_l, test_f, test_l)))
+    assert abs(measured["knn_top1"] - expected) <= 1.5 / 100, (measured, expected)
+
+    encoder.set_weights(trained)
+    model.fit(steps, epochs=1, verbose=0, callbacks=[monitor])  # a resumed segment
+    assert json.loads(path.read_text()) == measured
+    assert [p["step"] for p in loop._knn_curve(str(tmp_path / "train_log.csv"), 1, 8)] == [0]
