@@ -1,6 +1,6 @@
 """The zoo that ships in exports/: every entry verifies, loads without the training code, honours
-its input contract, and its encoder carries a learned representation (kNN on the embedded CIFAR-10
-subset well above a random encoder's ~25%)."""
+its input contract, its encoder carries a learned representation (kNN on the embedded CIFAR-10
+subset well above a random encoder's ~25%), and its recorded command trains its recorded recipe."""
 
 import json
 import os
