@@ -75,3 +75,30 @@ def test_preset_trains_a_step(name):
     for key, value in config.optimizer.items():
         if value is not None:
             assert model.optimizer_config[key] == value, key
+
+
+def test_cifar_presets_take_sgd_where_measured_and_lars_elsewhere():
+    """A method in SGD_GRADIENT_SCALE trains with lightly's SGD update on its loss scaled to
+    SimCLR's gradient (lr x c, weight decay / c: lr x wd, which sets each BatchNorm-followed
+    kernel's equilibrium, stays 0.12 x 5e-4), on CPU and in its GPU preset; the other LARS
+    methods keep the LARS settings that their zoo entries and baselines were trained with
+    (docs/long_runs.md)."""
+    from sslhsic_tf.configs import common
+
+    assert common.SGD_GRADIENT_SCALE["simclr"] == 1.0
+    for method in methods.names():
+        gpu = f"cifar10_{method}_gpu"
+        for preset in [f"cifar10_{method}"] + ([gpu] if gpu in PRESETS else []):
+            opt = _load(preset).optimizer
+            name = opt.name or methods.get(method).optimizer_defaults["name"]  # None: the method's
+            if method in common.SGD_GRADIENT_SCALE:
+                c = common.SGD_GRADIENT_SCALE[method]
+                assert (name, opt.momentum) == ("sgd", 0.9), preset
+                assert opt.base_learning_rate == pytest.approx(0.12 * c), preset
+                assert opt.base_learning_rate * opt.weight_decay == pytest.approx(6e-5), preset
+            elif methods.get(method).optimizer_defaults["name"] == "lars":
+                assert name == "lars", preset
+                assert (opt.base_learning_rate, opt.trust_coefficient, opt.weight_decay) == (
+                    1.0, 0.02, 1e-5), preset
+            else:
+                assert name == methods.get(method).optimizer_defaults["name"], preset
