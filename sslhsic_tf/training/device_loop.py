@@ -13,7 +13,7 @@
   queued, so the wall-clock checks are true and a non-finite loss stops the run at once;
 - a wall-clock budget (`budget.minutes` > 0, from the command's start): the model is built for
   a planned step count (`budget.planned_images_per_second`, on purpose too high), and after 20
-  timed steps, then every 300 (more often near the end), `ScheduleClock` fits the
+  timed steps (or 2 s), then every 300 (more often near the end), `ScheduleClock` fits the
   learning-rate, EMA and warmup schedules to the measured speed so that they end at the last
   step the budget allows;
   training stops `budget.reserve_seconds` before the budget ends;
@@ -39,7 +39,8 @@ from sslhsic_tf.training.config_checks import check_config, precision_options, r
 
 log = logging.getLogger("sslhsic_tf")
 
-CALIBRATE_STEPS = 20  # timed steps before the first fit of the schedules to the speed
+CALIBRATE_STEPS = 20  # timed steps before the first fit of the schedules to the speed,
+CALIBRATE_SECONDS = 2.0  # or this long (at least 2 steps) where the steps are slow
 RECALIBRATE_EVERY = 300  # steps between later fits
 WARMUP_STEPS = 3  # untimed first steps (allocation, autotuning)
 LOGGED = ("loss", "hsic_zy", "hsic_zz", "bandwidth", "probe_top1", "learning_rate", "tau")
@@ -58,8 +59,21 @@ class ScheduleClock:
     def __init__(self, planned, fixed=False):
         self.planned, self.fixed = int(planned), bool(fixed)
         self.anchor_step, self.anchor_position, self.last_step = 0, 0.0, self.planned
+        self.fitted = False
+
+    def due(self, step, steps_since, seconds_since):
+        """Whether to fit at `step`, `steps_since` steps and `seconds_since` seconds after the
+        last fit (or the first timed step): the first fit after CALIBRATE_STEPS steps or
+        CALIBRATE_SECONDS, whichever comes first (a slow or shared machine must not spend its
+        budget on the unfitted plan), then every RECALIBRATE_EVERY steps, more often as the
+        end nears, so that a change of speed still ends the schedules on time."""
+        if not self.fitted:
+            return steps_since >= CALIBRATE_STEPS or (
+                steps_since >= 2 and seconds_since >= CALIBRATE_SECONDS)
+        return steps_since >= min(RECALIBRATE_EVERY, max(5, (self.last_step - step) // 8))
 
     def fit(self, step, steps_per_second, seconds_left):
+        self.fitted = True
         if self.fixed:
             return
         position = self.position(step)
@@ -298,12 +312,8 @@ def pretrain_on_device(config, workdir, *, command=None, evaluate=True):
         if step - start == WARMUP_STEPS:
             jax.block_until_ready(state)
             t_steady, steady_from, mark, t_mark = time.time(), step, step, time.time()
-        elif t_steady is not None and step - mark >= (
-                CALIBRATE_STEPS if mark == steady_from
-                else min(RECALIBRATE_EVERY, max(5, (clock.last_step - step) // 8))):
-            # The speed of the steps since the last fit: re-fitted more often as the end nears,
-            # so that a change of speed (a shared machine) still ends the schedules on time.
-            rate = (step - mark) / (now - t_mark)
+        elif t_steady is not None and clock.due(step, step - mark, now - t_mark):
+            rate = (step - mark) / (now - t_mark)  # the speed of the steps since the last fit
             clock.fit(step, rate, train_end - now)
             mark, t_mark = step, now
             if budgeted:

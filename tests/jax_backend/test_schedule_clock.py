@@ -38,3 +38,38 @@ def test_a_fixed_clock_keeps_its_plan():
     clock = ScheduleClock(planned=8, fixed=True)
     clock.fit(step=5, steps_per_second=100.0, seconds_left=100.0)
     assert clock.last_step == 8 and [clock.counter(s) for s in range(9)] == list(range(8)) + [7]
+
+
+def _simulate(planned, seconds_per_step, seconds):
+    """The device loop's use of the clock with simulated time: steps of `seconds_per_step`
+    until `seconds` have passed; returns (steps trained, final schedule position)."""
+    clock, step, now, mark, t_mark = ScheduleClock(planned), 0, 0.0, 0, 0.0
+    while step < clock.last_step and now < seconds:
+        step, now = step + 1, now + seconds_per_step
+        if clock.due(step, step - mark, now - t_mark):
+            clock.fit(step, (step - mark) / (now - t_mark), seconds - now)
+            mark, t_mark = step, now
+    return step, clock.position(step)
+
+
+@pytest.mark.parametrize("seconds_per_step", [0.01, 0.5, 2.5])
+def test_the_schedules_end_with_the_budget_however_slow_the_steps(seconds_per_step):
+    # A budget of 40 s of steps planned for 4,000: at 2.5 s a step (a CPU smoke run beside other
+    # jobs) the budget ends after 16 steps, before CALIBRATE_STEPS; the fit after 2 s still ends
+    # the schedules at the last step.
+    steps, position = _simulate(planned=4000, seconds_per_step=seconds_per_step, seconds=40.0)
+    assert abs(steps - min(4000, round(40.0 / seconds_per_step))) <= 1
+    assert position == pytest.approx(4000.0, rel=0.02)
+
+
+def test_fits_are_due_after_calibration_then_more_often_near_the_end():
+    clock = ScheduleClock(planned=10_000)
+    assert not clock.due(step=5, steps_since=5, seconds_since=0.1)
+    assert clock.due(step=20, steps_since=20, seconds_since=0.1)
+    assert clock.due(step=2, steps_since=2, seconds_since=2.5)  # slow steps
+    assert not clock.due(step=1, steps_since=1, seconds_since=9.0)  # one step is no speed
+    clock.fit(step=20, steps_per_second=10.0, seconds_left=1000.0)  # ends at step 10,020
+    assert not clock.due(step=300, steps_since=280, seconds_since=60.0)
+    assert clock.due(step=320, steps_since=300, seconds_since=60.0)
+    assert not clock.due(step=9_900, steps_since=14, seconds_since=1.4)  # 120 steps left: every 15
+    assert clock.due(step=9_900, steps_since=15, seconds_since=1.5)
