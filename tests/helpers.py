@@ -10,6 +10,27 @@ import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+#: Code that makes TensorFlow absent from the process it starts, as on the GPU machines (JAX,
+#: no TensorFlow): the path finder no longer sees `tensorflow*`, so `import tensorflow` raises
+#: ModuleNotFoundError and `importlib.util.find_spec("tensorflow")` is None, as when it is not
+#: installed (libraries that probe for it, such as etils under JAX's compilation cache, then
+#: take their TensorFlow-free path instead of failing on a blocker's error).
+NO_TENSORFLOW = """
+import importlib.machinery, sys
+
+
+class _PathFinderWithoutTensorFlow(importlib.machinery.PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith(("tensorflow.", "tensorflow_")):
+            return None
+        return super().find_spec(name, path, target)
+
+
+sys.meta_path[:] = [_PathFinderWithoutTensorFlow if finder is importlib.machinery.PathFinder
+                    else finder for finder in sys.meta_path]
+"""
+
 
 def run_python(code, backend="jax", timeout=600, env=None):
     """Runs `code` in a fresh interpreter with `KERAS_BACKEND=backend`; returns its last stdout line as JSON.

@@ -1,5 +1,5 @@
 """The accelerator path needs no TensorFlow: KERAS_BACKEND=jax in a process where `import
-tensorflow` fails (a `sys.meta_path` blocker, as on the GPU machines, which have JAX but no
+tensorflow` fails (`tests.helpers.NO_TENSORFLOW`, as on the GPU machines, which have JAX but no
 TensorFlow).
 
 In that process: every registered method trains two steps from in-memory uint8 images with the
@@ -14,22 +14,14 @@ import json
 
 import pytest
 
+from tests import helpers
 from tests.helpers import run_python
 
 pytestmark = pytest.mark.slow
 
-BLOCKER = """
-import os, sys
+BLOCKER = helpers.NO_TENSORFLOW + """
+import os
 os.environ["KERAS_BACKEND"] = "jax"
-
-
-class NoTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith(("tensorflow.", "tensorflow_")):
-            raise ImportError(f"No module named {name!r} (blocked: no TensorFlow here)")
-
-
-sys.meta_path.insert(0, NoTensorFlow())
 """
 
 SCRIPT = BLOCKER + """

@@ -15,10 +15,10 @@ ENTRY = "cissl_resnet18x0.25_cifar10"
 BACKENDS = ["tensorflow", "jax"] + (["torch"] if importlib.util.find_spec("torch") else [])
 
 _USER = """
+{block}
 import json, sys
 import numpy as np
 import keras
-{block}
 from sslhsic_tf import zoo
 x = np.random.default_rng(0).uniform(size=(8, 32, 32, 3)).astype("float32")
 y = np.arange(8) % 10
@@ -40,18 +40,6 @@ print(json.dumps({{"backend": keras.backend.backend(), "features": features.toli
                   "tensorflow_imported": "tensorflow" in sys.modules}}))
 """
 
-# Under JAX, TensorFlow must not be needed: importing it fails in that process.
-_BLOCK_TENSORFLOW = """
-import builtins
-_import = builtins.__import__
-def _no_tensorflow(name, *args, **kwargs):
-    if name == "tensorflow" or name.startswith("tensorflow."):
-        raise ImportError("TensorFlow is blocked in this test")
-    return _import(name, *args, **kwargs)
-builtins.__import__ = _no_tensorflow
-"""
-
-
 @pytest.fixture(scope="module")
 def reference():
     x = np.random.default_rng(0).uniform(size=(8, 32, 32, 3)).astype("float32")
@@ -61,7 +49,8 @@ def reference():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_load_model_features_and_fine_tuning_on_each_backend(backend, reference):
-    block = _BLOCK_TENSORFLOW if backend != "tensorflow" else ""
+    # Under JAX or torch, TensorFlow must not be needed: it is absent from that process.
+    block = helpers.NO_TENSORFLOW if backend != "tensorflow" else ""
     out = helpers.run_python(_USER.format(entry=ENTRY, block=block), backend=backend,
                              timeout=300)
     assert out["backend"] == backend
