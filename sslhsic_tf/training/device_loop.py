@@ -54,12 +54,31 @@ class ScheduleClock:
     `fit(step, steps_per_second, seconds_left)` predicts the last step the budget allows and,
     from `step` on, advances the schedule position linearly from where it is to `planned` at that
     step. Until the first fit the two agree; a `fixed` clock never re-plans (a fixed-length run).
+    The loop calls `start_timing` after its warm-up steps and `tick` after every step: the clock
+    measures the speed of the steps since its last fit and fits when `due`.
     """
 
     def __init__(self, planned, fixed=False):
         self.planned, self.fixed = int(planned), bool(fixed)
         self.anchor_step, self.anchor_position, self.last_step = 0, 0.0, self.planned
         self.fitted = False
+        self.mark_step = self.mark_time = None  # where the speed is measured from
+
+    def start_timing(self, step, now):
+        """Measures the speed from `step`, trained by time `now` (after the compiling steps)."""
+        self.mark_step, self.mark_time = step, now
+
+    def tick(self, step, now, train_end):
+        """After `step` steps at time `now`: when a fit is `due`, fits the schedules to the speed
+        of the steps since the last fit and the seconds left until `train_end`, and returns that
+        speed (steps a second); otherwise (or before `start_timing`) returns None."""
+        if self.mark_step is None or not self.due(step, step - self.mark_step,
+                                                  now - self.mark_time):
+            return None
+        steps_per_second = (step - self.mark_step) / (now - self.mark_time)
+        self.fit(step, steps_per_second, train_end - now)
+        self.mark_step, self.mark_time = step, now
+        return steps_per_second
 
     def due(self, step, steps_since, seconds_since):
         """Whether to fit at `step`, `steps_since` steps and `seconds_since` seconds after the
@@ -297,7 +316,7 @@ def pretrain_on_device(config, workdir, *, command=None, evaluate=True):
     clock = ScheduleClock(planned, fixed=not budgeted)
     logs, step, pending, diverged = {}, start, None, None
     t_train = time.time()
-    t_steady = steady_from = mark = None
+    t_steady = steady_from = None
     while step < min(end_step, clock.last_step) and (step == start or time.time() < train_end):
         if step % per_epoch == 0 and step != start:
             order = permutation(step // per_epoch)
@@ -311,14 +330,11 @@ def pretrain_on_device(config, workdir, *, command=None, evaluate=True):
         now = time.time()
         if step - start == WARMUP_STEPS:
             jax.block_until_ready(state)
-            t_steady, steady_from, mark, t_mark = time.time(), step, step, time.time()
-        elif t_steady is not None and clock.due(step, step - mark, now - t_mark):
-            rate = (step - mark) / (now - t_mark)  # the speed of the steps since the last fit
-            clock.fit(step, rate, train_end - now)
-            mark, t_mark = step, now
-            if budgeted:
-                log.info("step %d: %.0f img/s; the schedules end at step %d", step,
-                         rate * batch, clock.last_step)
+            t_steady, steady_from = time.time(), step
+            clock.start_timing(step, t_steady)
+        elif (rate := clock.tick(step, now, train_end)) is not None and budgeted:
+            log.info("step %d: %.0f img/s; the schedules end at step %d", step, rate * batch,
+                     clock.last_step)
         if step % interval == 0:
             rows.append({"epoch": step // interval - 1,
                          **{k: float(logs[k]) for k in LOGGED if k in logs}})

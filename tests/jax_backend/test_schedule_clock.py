@@ -41,14 +41,14 @@ def test_a_fixed_clock_keeps_its_plan():
 
 
 def _simulate(planned, seconds_per_step, seconds):
-    """The device loop's use of the clock with simulated time: steps of `seconds_per_step`
-    until `seconds` have passed; returns (steps trained, final schedule position)."""
-    clock, step, now, mark, t_mark = ScheduleClock(planned), 0, 0.0, 0, 0.0
+    """The device loop's use of the clock with simulated time (no warm-up steps): steps of
+    `seconds_per_step` until `seconds` have passed; returns (steps trained, final schedule
+    position)."""
+    clock, step, now = ScheduleClock(planned), 0, 0.0
+    clock.start_timing(step, now)
     while step < clock.last_step and now < seconds:
         step, now = step + 1, now + seconds_per_step
-        if clock.due(step, step - mark, now - t_mark):
-            clock.fit(step, (step - mark) / (now - t_mark), seconds - now)
-            mark, t_mark = step, now
+        clock.tick(step, now, train_end=seconds)
     return step, clock.position(step)
 
 
@@ -73,3 +73,15 @@ def test_fits_are_due_after_calibration_then_more_often_near_the_end():
     assert clock.due(step=320, steps_since=300, seconds_since=60.0)
     assert not clock.due(step=9_900, steps_since=14, seconds_since=1.4)  # 120 steps left: every 15
     assert clock.due(step=9_900, steps_since=15, seconds_since=1.5)
+
+
+def test_tick_fits_to_the_speed_since_the_last_fit():
+    clock = ScheduleClock(planned=10_000)
+    assert clock.tick(step=50, now=5.0, train_end=100.0) is None  # not timing yet
+    clock.start_timing(step=2, now=1.0)
+    assert clock.tick(step=10, now=1.8, train_end=100.0) is None  # 8 steps, 0.8 s: not due
+    assert clock.tick(step=22, now=3.0, train_end=100.0) == pytest.approx(10.0)  # 20 in 2 s
+    assert clock.last_step == 22 + int(10.0 * 97.0)
+    # The next speed is measured from that fit: 300 steps in 60 s.
+    assert clock.tick(step=322, now=63.0, train_end=100.0) == pytest.approx(5.0)
+    assert clock.last_step == 322 + int(5.0 * 37.0)

@@ -1,4 +1,4 @@
-"""Sixty steps on real CIFAR-10 images learn something a random encoder does not have.
+"""Thirty-five steps on real CIFAR-10 images learn something a random encoder does not have.
 
 SSL-HSIC with its target network on the embedded CIFAR-10 demo subset (5,000 train / 1,000
 test images, so it runs on a bare clone), a ResNet-10 at 1/8 width on CPU: the loss falls and the
@@ -12,7 +12,7 @@ import pytest
 
 from sslhsic_tf import data, evaluation, methods, models
 
-STEPS, BATCH = 60, 128
+STEPS, BATCH = 35, 128
 
 
 class _Losses(keras.callbacks.Callback):
@@ -50,8 +50,10 @@ def test_ssl_hsic_learns_on_real_cifar10():
         "ssl_hsic", encoder, total_steps=STEPS, batch_size=BATCH, num_classes=10,
         projector_hidden=512, projection_dim=64, predictor_hidden=512,
         bandwidth_learning_rate=1e-2,  # a short run: the bandwidth must move (objectives.md)
-        optimizer_config={"base_learning_rate": 1.0, "trust_coefficient": 0.02,
-                          "weight_decay": 1e-5},
+        # SGD in SSL-HSIC's gradient scale (common.sgd_recipe(25), docs/long_runs.md): it learns
+        # in fewer steps than the LARS preset (35 steps: kNN +5.7 points over random against +5.1).
+        optimizer_config={"name": "sgd", "base_learning_rate": 3.0, "weight_decay": 2e-5,
+                          "momentum": 0.9, "warmup_fraction": 0.0},
     )
     model.compile()
     record = _Losses()
@@ -60,7 +62,7 @@ def test_ssl_hsic_learns_on_real_cifar10():
 
     # The loss falls, and not by collapsing: HSIC(Z, Y), the dependence on image identity,
     # rises, above its collapse/independence level 1/(M - 1) = 1/3. Measured (first vs last 15
-    # steps): loss -0.211 -> -0.245, HSIC(Z, Y) 0.351 -> 0.385 (90 steps: -0.273, 0.429).
+    # steps): loss -0.204 -> -0.231, HSIC(Z, Y) 0.349 -> 0.373.
     losses = record.per_step()
     assert np.isfinite(losses).all()
     first, last = losses[:15].mean(axis=0), losses[-15:].mean(axis=0)
@@ -68,4 +70,4 @@ def test_ssl_hsic_learns_on_real_cifar10():
     assert last[1] > first[1] + 0.005 and last[1] > 1 / 3 + 0.01, (first, last)
 
     learned, random = _knn_top1(encoder, train, test), _knn_top1(random_encoder, train, test)
-    assert learned > random + 0.05, (learned, random)  # measured: 31.8% vs 24.4% (90 steps: 33.9%)
+    assert learned > random + 0.035, (learned, random)  # measured: 30.1% vs 24.4%
