@@ -24,7 +24,7 @@ _method_kwargs = method_kwargs
 #: Measured on the 100-epoch schedule (docs/long_runs.md): LARS keeps a relative step of
 #: lr x trust = 0.02 through the peak and stalls (the kernels' norm grows 44 -> 292 in 5 epochs),
 #: SGD's step shrinks with the gradient. A method joins once its pair of runs says so.
-SGD_GRADIENT_SCALE = {"simclr": 1.0}
+SGD_GRADIENT_SCALE = {"simclr": 1.0, "ssl_hsic_no_target": 7.5}
 
 
 def sgd_recipe(gradient_scale=1.0):
@@ -32,7 +32,7 @@ def sgd_recipe(gradient_scale=1.0):
     0.06 x batch/128 = 0.12 x batch/256, cosine, no warmup) for a loss whose gradient is
     `gradient_scale` times smaller than SimCLR's: lr x c and weight decay / c, the update of c x
     the loss."""
-    return {"name": "sgd", "base_learning_rate": 0.12 * gradient_scale,
+    return {"name": "sgd", "base_learning_rate": round(0.12 * gradient_scale, 9),
             "weight_decay": 5e-4 / gradient_scale, "momentum": 0.9, "warmup_fraction": 0.0}
 
 
