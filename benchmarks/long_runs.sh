@@ -3,7 +3,8 @@
 #
 #   benchmarks/long_runs.sh LANE RUNS ARCHIVE [TORCH_PYTHON]
 #
-# LANE: a (the candidate recipes, width with an EMA target, BYOL's parity at length) or b (today's
+# LANE: a (the candidate recipes, width with an EMA target, BYOL's parity at length, a whole
+# 40-epoch run of the SGD recipe) or b (today's
 # presets, the EMA-target methods on the candidate recipe, SimCLR's parity at length); about as
 # many CPU-hours each. RUNS: a folder outside git (one --workdir per run).
 # ARCHIVE: the CIFAR-10 JPEG archive. TORCH_PYTHON: a Python with torch, torchvision, lightly
@@ -83,6 +84,14 @@ case "$lane" in
         --trust_coefficient=0.02 --warmup_fraction=0.01
     done
     theirs torch_byol_sgd --method=byol $long --optimizer=sgd --base_learning_rate=0.48 --weight_decay=1.25e-4
+    # The recipe confirmed by a whole shorter run, and zoo v2's candidate for its best entry:
+    # the SGD preset of SSL-HSIC without a target, a whole 40-epoch schedule, evaluated and
+    # exported as a zoo run is (kNN and linear, SavedModel).
+    # shellcheck disable=SC2086
+    ours nt_sgd_40ep cifar10_ssl_hsic_no_target --config.data.dataset=cifar10_archive:$archive \
+      --config.epochs=40 --config.model.depth=18 --config.model.width_multiplier=0.25 \
+      --config.checkpoint_every_steps=196 --config.eval.knn_every_steps=392 \
+      --config.method_kwargs.log_norms=True --verbose=2
     ;;
   b)
     # shellcheck disable=SC2086
