@@ -85,7 +85,7 @@ def test_every_method_trains_without_tensorflow(tmp_path):
     assert (tmp_path / "last.keras").stat().st_size > 0
 
 
-SMOKE = ["--config=cifar10_ssl_hsic_gpu", "--config.data.dataset=demo",
+SMOKE = ["--config=cifar10_ssl_hsic_gpu", "--config.data.dataset=demo", "--config.model.depth=10",
          "--config.model.width_multiplier=0.125", "--config.batch_size=32",
          "--config.checkpoint_every_steps=4", "--config.method_kwargs.projector_hidden=64",
          "--config.method_kwargs.projection_dim=32", "--config.method_kwargs.predictor_hidden=64",
