@@ -28,7 +28,8 @@ if [ -z "${LONG_RUNS_REPO:-}" ]; then  # run a copy: editing this file must not 
   exec bash "$copy" "$@"
 fi
 lane=${1:?LANE (a or b)}; runs=$(realpath -m "${2:?RUNS folder}"); archive=$(realpath "${3:?ARCHIVE}")
-torch_python=${4:+$(realpath "$4")}
+# -s: a venv's python is a link to the base interpreter; resolved, it would lose the venv.
+torch_python=${4:+$(realpath -s "$4")}
 cd "$LONG_RUNS_REPO"
 mkdir -p "$runs"
 
