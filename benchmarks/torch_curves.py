@@ -21,8 +21,8 @@ learning rate and weight decay mean the same update on both sides. The kNN monit
 k = 200, cosine, T = 0.07, the 50,000 train images as memory, the first 5,000 test images as
 queries, every `--knn_every_epochs`.
 
-A run checkpoints every epoch (`RUN/checkpoint.pt`, model, optimiser, EMA, step) and resumes
-from it; `RUN/curve.json` holds the points, the recipe and the CPU seconds so far.
+A run checkpoints every epoch (`RUN/checkpoint.pt`, model, optimiser, EMA, step), and every
+`--save_every_steps` within one, and resumes from it; `RUN/curve.json` holds the points, the recipe and the CPU seconds so far.
 `--stop_after_epochs` stops a run with the schedule of `--epochs`, as ours does.
 """
 
@@ -41,7 +41,7 @@ if __package__ in (None, ""):
 MONITOR_QUERIES = 5000  # as training/loop.py's kNN monitor
 #: Flags a run may change when it resumes (everything else is the recipe).
 RESUMABLE_CHANGES = ("stop_after_epochs", "threads", "decode_workers", "verbose", "knn_every_epochs",
-                     "knn_at_start")
+                     "knn_at_start", "save_every_steps")
 
 
 # ----------------------------------------------------------------------- the PyTorch side
@@ -247,10 +247,19 @@ def train(args):
         state["points"].append({"epoch": 0.0, "step": 0, "knn_top1": top1})
         print(f"epoch 0 (initialisation): kNN {100 * top1:.2f}", flush=True)
     learner.modules.train()
+    marks = [time.process_time(), time.time()]
+
+    def account():  # the CPU and wall seconds since the last call, into the state
+        now = [time.process_time(), time.time()]
+        state["cpu_seconds"] += now[0] - marks[0]
+        state["wall_seconds"] += now[1] - marks[1]
+        marks[:] = now
+
     while state["step"] < stop_step:
         epoch = state["step"] // steps_per_epoch
         order = np.random.default_rng([args.seed, epoch]).permutation(len(train_images))
-        cpu0, wall0, losses = time.process_time(), time.time(), []
+        losses = state.pop("epoch_losses", [])  # a checkpoint within this epoch left them
+        wall0, first = time.time(), state["step"]
         for batch in range(state["step"] % steps_per_epoch, steps_per_epoch):
             index = order[batch * args.batch_size:(batch + 1) * args.batch_size]
             images = torch.from_numpy(train_images[index]).permute(0, 3, 1, 2)
@@ -268,9 +277,15 @@ def train(args):
             losses.append(loss.item())
             if args.verbose and state["step"] % 20 == 0:
                 print(f"step {state['step']} loss {np.mean(losses[-20:]):.4f} lr {lr:.4f} "
-                      f"{(time.time() - wall0) / len(losses):.2f} s/step", flush=True)
+                      f"{(time.time() - wall0) / (state['step'] - first):.2f} s/step", flush=True)
             if state["step"] >= stop_step:
                 break
+            if (args.save_every_steps and state["step"] % args.save_every_steps == 0
+                    and state["step"] % steps_per_epoch):
+                state["epoch_losses"] = losses
+                account()
+                save()
+                del state["epoch_losses"]
         done_epochs = state["step"] / steps_per_epoch
         state["losses"].append({"epoch": done_epochs, "loss": float(np.mean(losses))})
         if round(done_epochs) % args.knn_every_epochs == 0 or state["step"] >= stop_step:
@@ -278,8 +293,7 @@ def train(args):
                             _features(learner.backbone, test_images, torch), test_labels, torch)
             state["points"].append({"epoch": done_epochs, "step": state["step"], "knn_top1": top1})
             print(f"epoch {done_epochs:g}: kNN {100 * top1:.2f}", flush=True)
-        state["cpu_seconds"] += time.process_time() - cpu0
-        state["wall_seconds"] += time.time() - wall0
+        account()
         save()
     print(json.dumps(state["points"]))
 
@@ -375,6 +389,8 @@ def main(argv=None):
     t.add_argument("--decode_workers", type=int, default=0)
     t.add_argument("--train_images", type=int, default=0, help="the first N only (a smoke run)")
     t.add_argument("--knn_at_start", action="store_true", help="a point for the initialisation")
+    t.add_argument("--save_every_steps", type=int, default=0,
+                   help="also checkpoint every N steps within an epoch (0: at each epoch's end)")
     t.add_argument("--verbose", action="store_true")
     p = sub.add_parser("plot", help="curves of our runs and torch runs side by side")
     p.add_argument("runs", nargs="+", help="RUN or RUN:label (ours: a --workdir; theirs: train's)")
@@ -388,6 +404,9 @@ def main(argv=None):
                 parser.error(f"--{name} must be > 0; got {getattr(args, name)}")
         if args.stop_after_epochs < 0 or args.knn_every_epochs < 1:
             parser.error("--stop_after_epochs must be >= 0 and --knn_every_epochs >= 1")
+        if args.save_every_steps < 0:
+            parser.error(f"--save_every_steps must be >= 0 (0: at each epoch's end); "
+                         f"got {args.save_every_steps}")
         train(args)
     else:
         plot(args)

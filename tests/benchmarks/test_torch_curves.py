@@ -52,3 +52,7 @@ def test_train_flags_are_checked_before_anything_loads(capsys):
         torch_curves.main(["train", "--method=simclr", "--workdir=x", "--archive=y",
                            "--epochs=0"])
     assert "--epochs must be > 0; got 0.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        torch_curves.main(["train", "--method=byol", "--workdir=x", "--archive=y",
+                           "--save_every_steps=-1"])
+    assert "--save_every_steps must be >= 0 (0: at each epoch's end); got -1" in capsys.readouterr().err
