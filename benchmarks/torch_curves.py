@@ -321,8 +321,20 @@ def read_curve(run):
     return label or ours["name"], ours["points"], ours["cpu_seconds"], config["optimizer"], final
 
 
+def schedule_epochs(run):
+    """The length in epochs of a run's schedule (theirs: --epochs; ours: config.epochs), or None."""
+    path = run.partition(":")[0]
+    curve = os.path.join(path, "curve.json")
+    name, key = (curve, "recipe") if os.path.exists(curve) else (os.path.join(path, "config.json"),
+                                                                  "config")
+    with open(name) as f:
+        epochs = json.load(f)[key].get("epochs")
+    return None if epochs is None else float(epochs)
+
+
 def plot(args):
     curves = [read_curve(run) for run in args.runs]
+    schedules = {schedule_epochs(run) for run in args.runs}
 
     def column(epoch):  # runs count an epoch as 195.3 or 196 steps: the nearest half epoch
         return round(epoch * 2) / 2
@@ -350,7 +362,8 @@ def plot(args):
             line, = axis.plot(*zip(*[(e, 100 * k) for e, k in points]), "o-", label=label)
             if final:
                 axis.plot(final[0], 100 * final[1], "*", ms=12, color=line.get_color())
-    axis.set_xlabel("epoch (of the 100-epoch schedule)")
+    length = schedules.pop() if len(schedules) == 1 else None
+    axis.set_xlabel(f"epoch (of the {length:g}-epoch schedule)" if length else "epoch")
     axis.set_ylabel("kNN top-1 (%), k = 200")
     axis.set_title(f"{args.title}\n(lines: first 5,000 test images; stars: all 10,000 at the end)",
                    fontsize=10)

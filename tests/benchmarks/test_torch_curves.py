@@ -47,6 +47,21 @@ def test_plot_tables_and_draws_runs_side_by_side(tmp_path, capsys):
     assert (out / "pair.png").stat().st_size > 10_000
 
 
+def test_schedule_length_is_read_from_either_side(tmp_path):
+    """The plot's x axis names the schedule the runs share (a 1-epoch width run is not a
+    100-epoch one)."""
+    theirs = _torch_run(tmp_path / "theirs", [(1, 0.27)])
+    assert torch_curves.schedule_epochs(theirs + ":label") is None  # a recipe without epochs
+    recipe = json.loads((tmp_path / "theirs" / "curve.json").read_text())
+    recipe["recipe"]["epochs"] = 1.0
+    (tmp_path / "theirs" / "curve.json").write_text(json.dumps(recipe))
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "config.json").write_text(json.dumps({"config": {"epochs": 100.0}}))
+    assert torch_curves.schedule_epochs(theirs) == 1.0
+    assert torch_curves.schedule_epochs(f"{ours}:BYOL, ours") == 100.0
+
+
 def test_train_flags_are_checked_before_anything_loads(capsys):
     with pytest.raises(SystemExit):
         torch_curves.main(["train", "--method=simclr", "--workdir=x", "--archive=y",
