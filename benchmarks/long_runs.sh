@@ -5,7 +5,8 @@
 #
 # LANE: a (the candidate recipes, width with an EMA target, BYOL's parity at length, a whole
 # 40-epoch run of the SGD recipe) or b (today's presets, the EMA-target methods on the candidate
-# recipe, SimCLR's parity at length, a whole 40-epoch DISSL run). RUNS: a folder outside git (one --workdir per run).
+# recipe, SimCLR's parity at length, a whole 40-epoch DISSL run).
+# RUNS: a folder outside git (one --workdir per run).
 # ARCHIVE: the CIFAR-10 JPEG archive. TORCH_PYTHON: a Python with torch, torchvision, lightly
 # (both lanes; `python -m venv V && V/bin/pip install torch==2.14.1 torchvision==0.29.1 lightly`).
 # Every run resumes from its checkpoint, and a finished one (results.json, or a torch run that
@@ -61,10 +62,11 @@ theirs() {  # NAME FLAGS...: the PyTorch + lightly build (benchmarks/torch_curve
   "$torch_python" -m benchmarks.torch_curves train --workdir="$runs/$name" --archive="$archive" \
     "$@" > "$runs/$name.log" 2>&1 || echo "$name failed: $runs/$name.log"
 }
-# A checkpoint every quarter epoch: a 1-epoch run at x0.5 takes over an hour with a target, and
-# a stop before its first checkpoint would restart it from step 0.
+# A checkpoint every third of the epoch: a 1-epoch run at x0.5 takes over an hour with a target,
+# and a stop before its first checkpoint would restart it from step 0. 65 divides the epoch's
+# 195 steps (a run rounds its steps up to whole intervals: 49 would train 196).
 width="--config.epochs=1 --config.model.depth=18
- --config.data.dataset=cifar10_archive:$archive --config.checkpoint_every_steps=49
+ --config.data.dataset=cifar10_archive:$archive --config.checkpoint_every_steps=65
  --config.eval.knn_every_steps=196 --config.eval.knn_at_start=True --config.eval.protocols=knn
  --config.eval.baseline_random=False
  --config.export.saved_model=False --verbose=2"
