@@ -22,7 +22,8 @@ k = 200, cosine, T = 0.07, the 50,000 train images as memory, the first 5,000 te
 queries, every `--knn_every_epochs`.
 
 A run checkpoints every epoch (`RUN/checkpoint.pt`, model, optimiser, EMA, step), and every
-`--save_every_steps` within one, and resumes from it; `RUN/curve.json` holds the points, the recipe and the CPU seconds so far.
+`--save_every_steps` within one, and resumes from it; `RUN/curve.json` holds the points, the
+recipe and the CPU seconds so far.
 `--stop_after_epochs` stops a run with the schedule of `--epochs`, as ours does.
 """
 
