@@ -7,6 +7,9 @@ Two halves (PyTorch is never a dependency of the package):
         --archive=../shared/data/cifar10/cifar10_jpeg_q75.tar.gz --epochs=100 --stop_after_epochs=15
     # the plot and the table, ours and theirs side by side (this environment):
     python -m benchmarks.torch_curves plot OUR_RUN:label THEIR_RUN:label ... --out DIR
+    # a curve kept in an earlier plot's JSON (its run folder gone): FILE.json#LABEL[:new label]
+    python -m benchmarks.torch_curves plot \
+        "benchmarks/results/long_runs/simclr_recipes.json#SGD (the preset now):ours" RUN:theirs
 
 `train` runs SimCLR or BYOL on CIFAR-10 with ResNet-18 (CIFAR stem, written in
 `benchmarks/torch_parity.py`, torchvision's initialisation and padding), lightly's heads and
@@ -300,10 +303,31 @@ def train(args):
 
 
 # -------------------------------------------------------------------------- the plot half
+def _saved_curve(path):
+    """The entry of an earlier plot's JSON that `FILE.json#LABEL` names (a run's curve kept
+    after its workdir is gone), or None when `path` is a run folder."""
+    file, hash_mark, wanted = path.partition("#")
+    if not (hash_mark and file.endswith(".json")):
+        return None
+    with open(file) as f:
+        saved = json.load(f)
+    for entry in saved:
+        if entry["label"] == wanted:
+            return entry
+    raise ValueError(f"run {path!r}: {file} has no curve labelled {wanted!r}; its labels: "
+                     f"{[entry['label'] for entry in saved]} (use FILE.json#LABEL)")
+
+
 def read_curve(run):
-    """(label, [(epoch, knn)], cpu seconds, recipe, final) of a torch run (curve.json) or of
-    ours; final: (epoch, kNN on the whole test split) of a finished run of ours, else None."""
+    """(label, [(epoch, knn)], cpu seconds, recipe, final) of a torch run (curve.json), of
+    ours, or of an earlier plot's JSON (`FILE.json#LABEL`); final: (epoch, kNN on the whole
+    test split) of a finished run of ours, else None."""
     path, _, label = run.partition(":")
+    entry = _saved_curve(path)
+    if entry is not None:
+        final = tuple(entry["final"]) if entry["final"] else None
+        return (label or entry["label"], [tuple(p) for p in entry["points"]],
+                entry["cpu_seconds"], entry["recipe"], final)
     curve = os.path.join(path, "curve.json")
     if os.path.exists(curve):
         with open(curve) as f:
@@ -323,8 +347,12 @@ def read_curve(run):
 
 
 def schedule_epochs(run):
-    """The length in epochs of a run's schedule (theirs: --epochs; ours: config.epochs), or None."""
+    """The length in epochs of a run's schedule (theirs: --epochs; ours: config.epochs; an
+    earlier plot's entry: what it saved), or None."""
     path = run.partition(":")[0]
+    entry = _saved_curve(path)
+    if entry is not None:
+        return entry.get("schedule_epochs")
     curve = os.path.join(path, "curve.json")
     name, key = (curve, "recipe") if os.path.exists(curve) else (os.path.join(path, "config.json"),
                                                                   "config")
@@ -335,7 +363,7 @@ def schedule_epochs(run):
 
 def plot(args):
     curves = [read_curve(run) for run in args.runs]
-    schedules = {schedule_epochs(run) for run in args.runs}
+    schedules = [schedule_epochs(run) for run in args.runs]
 
     def column(epoch):  # runs count an epoch as 195.3 or 196 steps: the nearest half epoch
         return round(epoch * 2) / 2
@@ -363,7 +391,8 @@ def plot(args):
             line, = axis.plot(*zip(*[(e, 100 * k) for e, k in points]), "o-", label=label)
             if final:
                 axis.plot(final[0], 100 * final[1], "*", ms=12, color=line.get_color())
-    length = schedules.pop() if len(schedules) == 1 else None
+    known = {length for length in schedules if length is not None}
+    length = known.pop() if len(known) == 1 else None
     axis.set_xlabel(f"epoch (of the {length:g}-epoch schedule)" if length else "epoch")
     axis.set_ylabel("kNN top-1 (%), k = 200")
     axis.set_title(f"{args.title}\n(lines: first 5,000 test images; stars: all 10,000 at the end)",
@@ -375,7 +404,8 @@ def plot(args):
     figure.savefig(png, dpi=110)
     with open(os.path.join(args.out, f"{args.name}.json"), "w") as f:
         json.dump([{"label": label, "points": points, "final": final, "cpu_seconds": cpu,
-                    "recipe": recipe} for label, points, cpu, recipe, final in curves],
+                    "recipe": recipe, "schedule_epochs": length}
+                   for (label, points, cpu, recipe, final), length in zip(curves, schedules)],
                   f, indent=1, default=str)
     print(f"wrote {png} and {args.name}.json")
 
@@ -407,7 +437,8 @@ def main(argv=None):
                    help="also checkpoint every N steps within an epoch (0: at each epoch's end)")
     t.add_argument("--verbose", action="store_true")
     p = sub.add_parser("plot", help="curves of our runs and torch runs side by side")
-    p.add_argument("runs", nargs="+", help="RUN or RUN:label (ours: a --workdir; theirs: train's)")
+    p.add_argument("runs", nargs="+", help="RUN or RUN:label (ours: a --workdir; theirs: train's; "
+                   "an earlier plot's curve: FILE.json#LABEL)")
     p.add_argument("--out", default="")
     p.add_argument("--name", default="curves")
     p.add_argument("--title", default="kNN monitor, ResNet-18 x0.25, CIFAR-10")

@@ -71,3 +71,32 @@ def test_train_flags_are_checked_before_anything_loads(capsys):
         torch_curves.main(["train", "--method=byol", "--workdir=x", "--archive=y",
                            "--save_every_steps=-1"])
     assert "--save_every_steps must be >= 0 (0: at each epoch's end); got -1" in capsys.readouterr().err
+
+
+def test_a_curve_is_read_back_from_an_earlier_plot(tmp_path, capsys):
+    """`FILE.json#LABEL` takes a curve from a plot's JSON, so a run whose folder is gone can
+    still be drawn beside a new one, with its schedule, CPU seconds and end point."""
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / "config.json").write_text(json.dumps({"config": {"epochs": 100.0}}))
+    theirs = _torch_run(tmp_path / "theirs", [(2, 0.478), (4, 0.502)])
+    recipe = json.loads((tmp_path / "theirs" / "curve.json").read_text())
+    recipe["recipe"]["epochs"] = 100.0
+    (tmp_path / "theirs" / "curve.json").write_text(json.dumps(recipe))
+    first = tmp_path / "first"
+    torch_curves.main(["plot", theirs + ":LARS", "--out", str(first), "--name", "pair"])
+    saved = str(first / "pair.json")
+    assert json.loads((first / "pair.json").read_text())[0]["schedule_epochs"] == 100.0
+    label, points, cpu, recipe, final = torch_curves.read_curve(saved + "#LARS:before")
+    assert label == "before" and points == [(2, 0.478), (4, 0.502)] and cpu == 7200.0
+    assert recipe["optimizer"] == "sgd" and final is None
+    assert torch_curves.read_curve(saved + "#LARS")[0] == "LARS"
+    assert torch_curves.schedule_epochs(saved + "#LARS") == 100.0
+    capsys.readouterr()
+    torch_curves.main(["plot", saved + "#LARS:before", theirs + ":again", "--out",
+                       str(tmp_path / "second"), "--name", "redrawn"])
+    table = capsys.readouterr().out.splitlines()
+    assert table[2] == "| before | 47.8 | 50.2 |  | 2.0 |"
+    assert table[3] == "| again | 47.8 | 50.2 |  | 2.0 |"
+    with pytest.raises(ValueError, match=r"has no curve labelled 'SGD'; its labels: \['LARS'\]"):
+        torch_curves.read_curve(saved + "#SGD")
