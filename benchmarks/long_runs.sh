@@ -78,9 +78,10 @@ case "$lane" in
     ours simclr_sgd cifar10_simclr $(sgd 0.12 5e-4) $common
     ours nt_sgd cifar10_ssl_hsic_no_target $(sgd 0.9 6.7e-5) --config.method_kwargs.log_norms=True $common
     # Width with an EMA target: the preset's LARS, a whole 1-epoch schedule, ResNet-18 x0.25 and
-    # x0.5, each beside its own initial weights (knn_at_start: the same queries, as theirs do;
-    # a separate random encoder would cost a forward pass of 60,000 images more), ours and theirs.
-    for w in 0.25 0.5; do
+    # x0.5 and x1, each beside its own initial weights (knn_at_start: the same queries, as theirs
+    # do; a separate random encoder would cost a forward pass of 60,000 images more), ours and
+    # theirs. x1 costs about 16 times x0.25: an hour or more a run on an AVX-512 core.
+    for w in 0.25 0.5 1; do
       ours "byol_x${w}_1ep" cifar10_byol $lars $width --config.model.width_multiplier=$w
       ours "ssl_hsic_x${w}_1ep" cifar10_ssl_hsic $lars $width --config.model.width_multiplier=$w
       theirs "torch_byol_x${w}_1ep" --method=byol --width=$w --epochs=1 --knn_every_epochs=1 \
