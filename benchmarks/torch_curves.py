@@ -391,7 +391,7 @@ def plot(args):
             line, = axis.plot(*zip(*[(e, 100 * k) for e, k in points]), "o-", label=label)
             if final:
                 axis.plot(final[0], 100 * final[1], "*", ms=12, color=line.get_color())
-    known = {length for length in schedules if length is not None}
+    known = {schedule for schedule in schedules if schedule is not None}
     length = known.pop() if len(known) == 1 else None
     axis.set_xlabel(f"epoch (of the {length:g}-epoch schedule)" if length else "epoch")
     axis.set_ylabel("kNN top-1 (%), k = 200")
@@ -404,8 +404,8 @@ def plot(args):
     figure.savefig(png, dpi=110)
     with open(os.path.join(args.out, f"{args.name}.json"), "w") as f:
         json.dump([{"label": label, "points": points, "final": final, "cpu_seconds": cpu,
-                    "recipe": recipe, "schedule_epochs": length}
-                   for (label, points, cpu, recipe, final), length in zip(curves, schedules)],
+                    "recipe": recipe, "schedule_epochs": schedule}
+                   for (label, points, cpu, recipe, final), schedule in zip(curves, schedules)],
                   f, indent=1, default=str)
     print(f"wrote {png} and {args.name}.json")
 
