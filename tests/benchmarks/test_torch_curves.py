@@ -18,11 +18,15 @@ def test_learning_rate_is_our_warmup_cosine(warmup):
             float(ours(step)), rel=1e-5, abs=1e-8), step
 
 
-def _torch_run(folder, points, method="simclr"):
+def _torch_run(folder, points, method="simclr", epochs=None):
+    """A torch run's folder; `epochs`: the schedule's length in its recipe (None: absent)."""
     folder.mkdir()
+    recipe = {"method": method, "optimizer": "sgd", "base_learning_rate": 0.12}
+    if epochs is not None:
+        recipe["epochs"] = epochs
     state = {"method": f"torch+lightly {method}", "step": 390, "cpu_seconds": 7200.0,
              "points": [{"epoch": e, "step": int(e * 195), "knn_top1": k} for e, k in points],
-             "recipe": {"method": method, "optimizer": "sgd", "base_learning_rate": 0.12}}
+             "recipe": recipe}
     (folder / "curve.json").write_text(json.dumps(state))
     return str(folder)
 
@@ -50,11 +54,9 @@ def test_plot_tables_and_draws_runs_side_by_side(tmp_path, capsys):
 def test_schedule_length_is_read_from_either_side(tmp_path):
     """The plot's x axis names the schedule the runs share (a 1-epoch width run is not a
     100-epoch one)."""
-    theirs = _torch_run(tmp_path / "theirs", [(1, 0.27)])
-    assert torch_curves.schedule_epochs(theirs + ":label") is None  # a recipe without epochs
-    recipe = json.loads((tmp_path / "theirs" / "curve.json").read_text())
-    recipe["recipe"]["epochs"] = 1.0
-    (tmp_path / "theirs" / "curve.json").write_text(json.dumps(recipe))
+    without = _torch_run(tmp_path / "without", [(1, 0.27)])
+    assert torch_curves.schedule_epochs(without + ":label") is None  # a recipe without epochs
+    theirs = _torch_run(tmp_path / "theirs", [(1, 0.27)], epochs=1.0)
     ours = tmp_path / "ours"
     ours.mkdir()
     (ours / "config.json").write_text(json.dumps({"config": {"epochs": 100.0}}))
@@ -76,13 +78,7 @@ def test_train_flags_are_checked_before_anything_loads(capsys):
 def test_a_curve_is_read_back_from_an_earlier_plot(tmp_path, capsys):
     """`FILE.json#LABEL` takes a curve from a plot's JSON, so a run whose folder is gone can
     still be drawn beside a new one, with its schedule, CPU seconds and end point."""
-    ours = tmp_path / "ours"
-    ours.mkdir()
-    (ours / "config.json").write_text(json.dumps({"config": {"epochs": 100.0}}))
-    theirs = _torch_run(tmp_path / "theirs", [(2, 0.478), (4, 0.502)])
-    recipe = json.loads((tmp_path / "theirs" / "curve.json").read_text())
-    recipe["recipe"]["epochs"] = 100.0
-    (tmp_path / "theirs" / "curve.json").write_text(json.dumps(recipe))
+    theirs = _torch_run(tmp_path / "theirs", [(2, 0.478), (4, 0.502)], epochs=100.0)
     first = tmp_path / "first"
     torch_curves.main(["plot", theirs + ":LARS", "--out", str(first), "--name", "pair"])
     saved = str(first / "pair.json")
