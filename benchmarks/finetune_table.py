@@ -3,7 +3,7 @@
     python -m benchmarks.finetune_table run --archive=CIFAR10.tar.gz --out=DIR \\
         zoo:ssl_hsic_no_target_resnet18x0.25_cifar10 zoo:cissl_resnet18x0.25_cifar10 \\
         random:resnet18x0.25
-    python -m benchmarks.finetune_table table DIR [--json=F]
+    python -m benchmarks.finetune_table table DIR [--json=F] [--with=EARLIER.json]
 
 `run` calls `sslhsic-evaluate` once per encoder and label budget, each a resumable unit (a
 finished report is not run again): the whole encoder and a linear head trained with the
@@ -12,7 +12,9 @@ fine-tuning protocol of `evaluation/finetune.py` (SGD, Nesterov momentum 0.9, le
 by seed 0 (the subset's indices are saved beside the reports). The budget fits 2 CPU cores: 1%
 and 10% of the labels for 30 epochs each, all labels for 1 epoch: 215,000 training images per
 encoder, about 35 minutes at ResNet-18 x0.25 (an x1 encoder is about 14 times slower on a CPU). `table` prints the Markdown table
-with points over the random encoder (a `random:` encoder in DIR) and each report's wall time.
+with points over the random encoder (a `random:` encoder in DIR) and each report's wall time;
+`--with` adds the figures of an earlier `--json` (a report folder lost with its machine), the
+folder's own reports taking precedence.
 """
 
 import argparse
@@ -95,10 +97,30 @@ def read_reports(out):
     return found
 
 
-def table(out):
-    """The Markdown table of the reports in `out` (rows: encoders, best first, random last;
-    cells: top-1, and for trained encoders the points over the random encoder)."""
-    found = read_reports(out)
+def read_figures(path):
+    """{label: {tag: (top1, wall seconds)}} of a table's earlier `--json` file."""
+    with open(path) as f:
+        saved = json.load(f)
+    budgets = {tag for tag, _, _, _ in BUDGETS}
+    found = {}
+    for label, cells in saved.items():
+        for tag, cell in cells.items():
+            if tag not in budgets or set(cell) != {"top1", "wall_seconds"}:
+                raise ValueError(f"--with={path}: {label}.{tag} is not a figure of "
+                                 "`finetune_table table --json` (budgets: " + ", ".join(sorted(budgets))
+                                 + "; keys: top1, wall_seconds); pass a file that it wrote")
+            found.setdefault(label, {})[tag] = (float(cell["top1"]), float(cell["wall_seconds"]))
+    return found
+
+
+def table(out, earlier=None):
+    """The Markdown table of the reports in `out`, with the figures of an earlier `--json`
+    file `earlier` where `out` has no report for that encoder and budget (rows: encoders, best
+    first, random last; cells: top-1, and for trained encoders the points over the random
+    encoder)."""
+    found = read_figures(earlier) if earlier else {}
+    for label, cells in read_reports(out).items():
+        found.setdefault(label, {}).update(cells)
     if not found:
         raise ValueError(f"{out}: no reports of benchmarks.finetune_table (LABEL.TAG.json); "
                          "run `python -m benchmarks.finetune_table run` first")
@@ -135,6 +157,8 @@ def main(argv=None):
     table_parser = commands.add_parser("table", help="print the Markdown table")
     table_parser.add_argument("out", help="folder of the reports")
     table_parser.add_argument("--json", help="also write the figures to this JSON file")
+    table_parser.add_argument("--with", dest="earlier",
+                              help="an earlier --json file: its figures join the folder's reports")
     args = parser.parse_args(argv)
     if args.command == "run":
         if not os.path.isfile(args.archive):
@@ -143,7 +167,7 @@ def main(argv=None):
         failed = run(args.encoders, os.path.abspath(args.archive), args.out)
         if failed:
             sys.exit(f"failed: {', '.join(failed)} (their .log files in {args.out})")
-    markdown, found = table(args.out)
+    markdown, found = table(args.out, getattr(args, "earlier", None))
     print(markdown, end="")
     if getattr(args, "json", None):
         with open(args.json, "w") as f:

@@ -50,3 +50,25 @@ def test_labels_and_errors(tmp_path, capsys):
                              "--out", str(tmp_path)])
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--archive=" in error and "no such file" in error, error
+
+
+def test_table_joins_the_figures_of_an_earlier_table(tmp_path, capsys):
+    """`--with`: the rows of an earlier `--json` (its report folder lost) join the new reports,
+    the folder's own report winning where both hold one encoder and budget."""
+    earlier, new = tmp_path / "earlier", tmp_path / "new"
+    earlier.mkdir(), new.mkdir()
+    _report(earlier, "random_resnet18x0.25", "semi1", 0.30, 60)
+    _report(earlier, "enc_a", "semi1", 0.61, 300)
+    _report(earlier, "enc_a", "full", 0.50, 300)
+    finetune_table.main(["table", str(earlier), "--json", str(tmp_path / "earlier.json")])
+    _report(new, "enc_b", "semi1", 0.65, 240)
+    _report(new, "enc_a", "full", 0.66, 120)  # measured again: replaces the earlier 50%
+    capsys.readouterr()
+    finetune_table.main(["table", str(new), "--with", str(tmp_path / "earlier.json")])
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[2:] == ["| `enc_b` | 65.0% (+35.0) | - | - | 4 min |",
+                        "| `enc_a` | 61.0% (+31.0) | - | 66.0% | 7 min |",
+                        "| random resnet18x0.25 | 30.0% | - | - | 1 min |"]
+    (tmp_path / "other.json").write_text(json.dumps({"enc_c": {"semi1": {"knn": 0.5}}}))
+    with pytest.raises(ValueError, match=r"--with=.*other.json: enc_c.semi1 is not a figure"):
+        finetune_table.table(str(new), str(tmp_path / "other.json"))
