@@ -5,7 +5,7 @@
 #
 # LANE: a (the candidate recipes, width with an EMA target, BYOL's parity at length, a whole
 # 40-epoch run of the SGD recipe) or b (today's presets, the EMA-target methods on the candidate
-# recipe, SimCLR's parity at length, a whole 40-epoch DISSL run).
+# recipe, SimCLR's parity at length, SSL-HSIC with a target on LARS, a whole 40-epoch DISSL run).
 # RUNS: a folder outside git (one --workdir per run).
 # ARCHIVE: the CIFAR-10 JPEG archive. TORCH_PYTHON: a Python with torch, torchvision, lightly
 # (both lanes; `python -m venv V && V/bin/pip install torch==2.14.1 torchvision==0.29.1 lightly`).
@@ -106,6 +106,10 @@ case "$lane" in
     ours ssl_hsic_sgd cifar10_ssl_hsic $(sgd 3.0 2e-5) --config.method_kwargs.log_norms=True $common
     ours byol_sgd cifar10_byol $(sgd 0.48 1.25e-4) --config.method_kwargs.log_norms=True $common
     theirs torch_simclr_sgd --method=simclr $long --optimizer=sgd --base_learning_rate=0.12 --weight_decay=5e-4
+    # SSL-HSIC with a target on the LARS preset: against ssl_hsic_sgd, whether the SGD rule wins
+    # with a target too (the GPU presets train this method with LARS).
+    # shellcheck disable=SC2086
+    ours ssl_hsic_base cifar10_ssl_hsic $lars --config.method_kwargs.log_norms=True $common
     # Zoo v2's DISSL entry (issue 32): the preset's Adam recipe (2e-3, weight decay 1e-6, 10/300
     # warmup, clipping 2), a whole 40-epoch schedule, evaluated and exported as a zoo run is.
     # shellcheck disable=SC2086
