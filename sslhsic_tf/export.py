@@ -63,6 +63,8 @@ def _run_cost(results):
                 "images_per_second", "budget"):
         if results.get(key):
             out[key] = results[key]
+    if results.get("resumed_from_step") and "wall_hours" in out:
+        del out["train_seconds"]  # the last process's alone; wall_hours covers every process
     return out
 
 
@@ -137,6 +139,8 @@ def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=Non
                       "steps": results["total_steps"], "batch_size": results["batch_size"],
                       "views": config["data"]["views"],
                       "source": data.describe_spec(config["data"]["train"]),
+                      # the recipe as the run resolved it (a preset's defaults change over time)
+                      "optimizer": {k: v for k, v in config["optimizer"].items() if v is not None},
                       **_run_cost(results)},
             evaluation=evaluation_figures(results),
         )

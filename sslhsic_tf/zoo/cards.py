@@ -149,7 +149,9 @@ def card(name, root=None):
     cost = []
     if train.get("cpu_hours") is not None:
         cost.append(f"{train['cpu_hours']:g} CPU-hours")
-    if train.get("train_seconds") is not None:
+    if train.get("wall_hours") is not None:  # every process of the run, resumes included
+        cost.append(f"{train['wall_hours']:g} wall hours")
+    elif train.get("train_seconds") is not None:
         cost.append(f"{train['train_seconds'] / 60:.0f} minutes")
     where = train.get("machine") or train.get("device")
     lines += ["", f"Training: {train['dataset']}, {train['epochs']} epochs"

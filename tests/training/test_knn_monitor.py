@@ -89,6 +89,7 @@ def test_knn_curve_in_results_and_plot(tmp_path):
     assert training["cpu_hours"] == round(results["train_cpu_seconds"] / 3600, 2)
     assert training["machine"]["cores"] >= 1 and training["machine"]["cpu"]
     assert training["epochs"] == 1 and training["steps"] == 4  # 0.5 epochs: at least 1
+    assert training["optimizer"] == {k: v for k, v in config.optimizer.items() if v is not None}
 
     # The export computes in float32 (a bf16 run's encoder is rebuilt) and gives the run's
     # features up to bf16 rounding; dtype_policy="training" keeps the run's policy.
