@@ -10,6 +10,7 @@ Two halves (PyTorch is never a dependency of the package):
     # a curve kept in an earlier plot's JSON (its run folder gone): FILE.json#LABEL[:new label]
     python -m benchmarks.torch_curves plot \
         "benchmarks/results/long_runs/simclr_recipes.json#SGD (the preset now):ours" RUN:theirs
+    # a zoo entry's training curve, from its manifest record: zoo:NAME[:label]
 
 `train` runs SimCLR or BYOL on CIFAR-10 with ResNet-18 (CIFAR stem, written in
 `benchmarks/torch_parity.py`, torchvision's initialisation and padding), lightly's heads and
@@ -318,12 +319,41 @@ def _saved_curve(path):
                      f"{[entry['label'] for entry in saved]} (use FILE.json#LABEL)")
 
 
+def _zoo_curve(path):
+    """A zoo entry's training curve (`zoo:NAME`) in the form of an earlier plot's entry: its
+    kNN monitor, its final kNN (k = 200) on the test split, CPU-hours, optimiser and length;
+    None when `path` names no zoo entry."""
+    if not path.startswith("zoo:"):
+        return None
+    from sslhsic_tf import zoo
+
+    info = zoo.info(path[len("zoo:"):])
+    training = info["training"]
+    if not training.get("knn_curve"):
+        raise ValueError(f"run {path!r}: the zoo entry records no kNN curve (a run exported "
+                         "with its monitor has one)")
+    finals = [f["value"] for f in info["evaluation"] if f["metric"] == "top1"
+              and f["protocol"].startswith("kNN") and "k=200" in f["protocol"]]
+    return {"label": path[len("zoo:"):],
+            "points": [(p["epoch"], p["knn_top1"]) for p in training["knn_curve"]["points"]],
+            "final": (training["epochs"], finals[0]) if finals else None,
+            "cpu_seconds": 3600 * training["cpu_hours"] if "cpu_hours" in training else None,
+            "recipe": training.get("optimizer"), "schedule_epochs": float(training["epochs"])}
+
+
+def _split(run):
+    """RUN[:label] -> (RUN, label); a zoo entry's RUN is `zoo:NAME`."""
+    prefix = "zoo:" if run.startswith("zoo:") else ""
+    path, _, label = run[len(prefix):].partition(":")
+    return prefix + path, label
+
+
 def read_curve(run):
     """(label, [(epoch, knn)], cpu seconds, recipe, final) of a torch run (curve.json), of
-    ours, or of an earlier plot's JSON (`FILE.json#LABEL`); final: (epoch, kNN on the whole
-    test split) of a finished run of ours, else None."""
-    path, _, label = run.partition(":")
-    entry = _saved_curve(path)
+    ours, of an earlier plot's JSON (`FILE.json#LABEL`) or of a zoo entry (`zoo:NAME`); final:
+    (epoch, kNN on the whole test split) of a finished run of ours, else None."""
+    path, label = _split(run)
+    entry = _saved_curve(path) or _zoo_curve(path)
     if entry is not None:
         final = tuple(entry["final"]) if entry["final"] else None
         return (label or entry["label"], [tuple(p) for p in entry["points"]],
@@ -349,8 +379,8 @@ def read_curve(run):
 def schedule_epochs(run):
     """The length in epochs of a run's schedule (theirs: --epochs; ours: config.epochs; an
     earlier plot's entry: what it saved), or None."""
-    path = run.partition(":")[0]
-    entry = _saved_curve(path)
+    path = _split(run)[0]
+    entry = _saved_curve(path) or _zoo_curve(path)
     if entry is not None:
         return entry.get("schedule_epochs")
     curve = os.path.join(path, "curve.json")
@@ -438,7 +468,7 @@ def main(argv=None):
     t.add_argument("--verbose", action="store_true")
     p = sub.add_parser("plot", help="curves of our runs and torch runs side by side")
     p.add_argument("runs", nargs="+", help="RUN or RUN:label (ours: a --workdir; theirs: train's; "
-                   "an earlier plot's curve: FILE.json#LABEL)")
+                   "an earlier plot's curve: FILE.json#LABEL; a zoo entry's: zoo:NAME)")
     p.add_argument("--out", default="")
     p.add_argument("--name", default="curves")
     p.add_argument("--title", default="kNN monitor, ResNet-18 x0.25, CIFAR-10")

@@ -96,3 +96,21 @@ def test_a_curve_is_read_back_from_an_earlier_plot(tmp_path, capsys):
     assert table[3] == "| again | 47.8 | 50.2 |  | 2.0 |"
     with pytest.raises(ValueError, match=r"has no curve labelled 'SGD'; its labels: \['LARS'\]"):
         torch_curves.read_curve(saved + "#SGD")
+
+
+def test_a_zoo_entrys_curve_is_read_from_its_manifest_record():
+    """`zoo:NAME[:label]` draws a shipped entry's kNN monitor beside runs, with its end point
+    (kNN k = 200 on all test images), CPU-hours, optimiser and schedule length."""
+    from sslhsic_tf import zoo
+
+    name = "ssl_hsic_no_target_resnet18x0.25_cifar10"
+    training = zoo.info(name)["training"]
+    label, points, cpu, recipe, final = torch_curves.read_curve(f"zoo:{name}:LARS, 90 epochs")
+    assert label == "LARS, 90 epochs" and len(points) == len(training["knn_curve"]["points"]) > 10
+    assert points[-1] == (pytest.approx(90.0, abs=0.5), pytest.approx(0.676, abs=0.001))
+    assert final == (90, pytest.approx(0.672, abs=0.001))  # the manifest's kNN, k = 200
+    assert cpu == pytest.approx(4.94 * 3600) and recipe["name"] == "lars"
+    assert torch_curves.read_curve(f"zoo:{name}")[0] == name
+    assert torch_curves.schedule_epochs(f"zoo:{name}:label") == 90.0
+    with pytest.raises(ValueError, match="records no kNN curve"):
+        torch_curves.read_curve("zoo:ssl_hsic_resnet18_cifar10_150ep")
