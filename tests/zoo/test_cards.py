@@ -123,3 +123,24 @@ def test_readme_table_and_docs_cards_are_the_manifests():
     shown = docs[docs.index(start) + len(start):docs.index(end)]
     assert shown.strip() == cards.all_cards().strip(), (
         "docs/zoo.md: paste the output of `sslhsic-zoo card` between its card markers")
+
+
+def test_a_resumed_runs_card_gives_the_wall_hours_of_every_process():
+    """A run trained by several processes: its last process's `train_seconds` is not the run's
+    time, so the entry records the CPU and wall hours summed over them and the card shows those;
+    a run of one process (the GPU entry's budgeted run) keeps its training seconds."""
+    from sslhsic_tf import export
+
+    resumed = {"train_cpu_seconds": 8173.8, "train_wall_seconds": 4428.5, "train_seconds": 4267.1,
+               "resumed_from_step": 196, "command": "python -m sslhsic_tf.pretrain ..."}
+    cost = export._run_cost(resumed)
+    assert cost["cpu_hours"] == pytest.approx(2.27) and cost["wall_hours"] == pytest.approx(1.23)
+    assert "train_seconds" not in cost
+    single = {"train_seconds": 250.0, "resumed_from_step": 0, "device": "gpu:NVIDIA H200"}
+    assert export._run_cost(single)["train_seconds"] == 250.0
+    line = [x for x in cards.card("ssl_hsic_no_target_resnet18x0.25_cifar10_40ep").splitlines()
+            if x.startswith("Training:")][0]
+    assert line.endswith("2.27 CPU-hours, 1.23 wall hours."), line
+    line = [x for x in cards.card("ssl_hsic_resnet18_cifar10_150ep").splitlines()
+            if x.startswith("Training:")][0]
+    assert " min" in line and "wall hours" not in line, line
