@@ -64,7 +64,7 @@ def _run_cost(results):
         if results.get(key):
             out[key] = results[key]
     if results.get("resumed_from_step") and "wall_hours" in out:
-        del out["train_seconds"]  # the last process's alone; wall_hours covers every process
+        out.pop("train_seconds", None)  # the last process's alone; wall_hours covers them all
     return out
 
 
