@@ -50,20 +50,19 @@ def rescale(encoder, factor, stem="stem_bn"):
 
 
 def _load(spec):
-    from sslhsic_tf import serving, zoo
+    """The Keras encoder of an sslhsic-evaluate encoder spec (zoo:NAME, a .keras file, a run)."""
+    from sslhsic_tf.evaluation import encoders
 
-    if spec.startswith("zoo:"):
-        return zoo.load_model(spec[len("zoo:"):])
-    return serving.load_keras(spec, compile=False)
+    return encoders.load_encoder(spec)[0]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("show", help="mean |gamma| and |beta| of each encoder")
-    show.add_argument("encoders", nargs="+", help="zoo:NAME or a .keras encoder")
+    show.add_argument("encoders", nargs="+", help="zoo:NAME, a .keras file or a run folder")
     scaled = commands.add_parser("rescale", help="write the encoder at another scale")
-    scaled.add_argument("encoder", help="zoo:NAME or a .keras encoder")
+    scaled.add_argument("encoder", help="zoo:NAME, a .keras file or a run folder")
     scaled.add_argument("--factor", type=float, required=True)
     scaled.add_argument("--out", required=True, help="the .keras file to write")
     args = parser.parse_args(argv)
@@ -73,9 +72,10 @@ def main(argv=None):
             gamma, beta = scale_of(_load(spec))
             print(f"| {spec} | {gamma:.3f} | {beta:.3f} |")
         return
-    if not args.factor > 0:
-        parser.error(f"--factor must be > 0 (ReLU keeps only a positive scale); got {args.factor}")
-    encoder = rescale(_load(args.encoder), args.factor)
+    try:
+        encoder = rescale(_load(args.encoder), args.factor)
+    except ValueError as error:
+        parser.error(str(error))
     encoder.save(args.out)
     print(f"wrote {args.out}: mean |gamma| {scale_of(encoder)[0]:.3f}")
 
