@@ -271,8 +271,8 @@ class SSLModel(keras.Model):
                 if variables:
                     inner.assign_partition(name, variables)
             default = inner.partition_optimizers["default"]
-            if isinstance(default, optim.LARS):
-                default.exclude_variables(optim.lars_exclusions(self))
+            if getattr(default, "exclude_norm_and_bias", False):  # LARS, CoupledSGD
+                default.exclude_variables(optim.norm_and_bias_variables(self))
         super().compile(optimizer=optimizer, **kwargs)
         # Built now (in the caller's strategy scope), so that checkpoints can be restored before
         # the first step and the step can read the routing.

@@ -24,16 +24,30 @@ OPTIMIZER_DEFAULTS = {
     "trust_coefficient": 1e-3,
     "warmup_fraction": 0.01,
     "clipnorm": None,
+    # Biases and normalisation parameters out of the weight decay (LARS: and the trust ratio);
+    # None: the optimizer's own default (LARS True, as the recipes; SGD False, as torch).
+    "exclude_norm_and_bias": None,
 }
 
 #: The type of each setting (config files declare them; None means "the method's default").
 OPTIMIZER_TYPES = {"name": str, "base_learning_rate": float, "weight_decay": float,
                    "momentum": float, "trust_coefficient": float, "warmup_fraction": float,
-                   "clipnorm": float}
+                   "clipnorm": float, "exclude_norm_and_bias": bool}
+
+
+#: What `exclude_norm_and_bias: None` means for each optimizer that reads it.
+NORM_AND_BIAS_EXCLUDED_BY_DEFAULT = {"lars": True, "sgd": False}
+
+
+def resolved_exclusion(settings):
+    """`settings['exclude_norm_and_bias']`, None resolved to the optimizer's own default."""
+    given = settings.get("exclude_norm_and_bias")
+    return NORM_AND_BIAS_EXCLUDED_BY_DEFAULT.get(settings.get("name")) if given is None else given
 
 
 #: Settings each optimizer name leaves unread (`build_optimizer`): a change to them changes no step.
-UNREAD_SETTINGS = {"sgd": ("trust_coefficient",), "adamw": ("trust_coefficient", "momentum")}
+UNREAD_SETTINGS = {"sgd": ("trust_coefficient",),
+                   "adamw": ("trust_coefficient", "momentum", "exclude_norm_and_bias")}
 
 
 def check_settings(settings, name="optimizer_config"):
@@ -59,15 +73,20 @@ def build_optimizer(settings, total_steps, batch_size):
     peak = scaled_learning_rate(settings["base_learning_rate"], batch_size)
     warmup = int(round(settings["warmup_fraction"] * total_steps))
     schedule = WarmupCosine(peak, warmup_steps=warmup, total_steps=total_steps)
-    clip = {} if settings["clipnorm"] is None else {"global_clipnorm": settings["clipnorm"]}
+    extra = {} if settings["clipnorm"] is None else {"global_clipnorm": settings["clipnorm"]}
     name = settings["name"]
+    if name == "adamw" and settings.get("exclude_norm_and_bias") is not None:
+        raise ValueError("optimizer_config['exclude_norm_and_bias'] is read by 'lars' and 'sgd' "
+                         "only; leave it unset (None) with 'adamw'")
+    if name != "adamw":
+        extra["exclude_norm_and_bias"] = bool(resolved_exclusion(settings))
     if name == "lars":
         return LARS(learning_rate=schedule, momentum=settings["momentum"],
                     trust_coefficient=settings["trust_coefficient"],
-                    weight_decay=settings["weight_decay"], **clip)
+                    weight_decay=settings["weight_decay"], **extra)
     if name == "adamw":
         return keras.optimizers.AdamW(learning_rate=schedule,
-                                      weight_decay=settings["weight_decay"], **clip)
-    # "sgd": torch.optim.SGD's update (weight decay in the gradient, on every variable).
+                                      weight_decay=settings["weight_decay"], **extra)
+    # "sgd": torch.optim.SGD's update (weight decay in the gradient).
     return CoupledSGD(learning_rate=schedule, momentum=settings["momentum"],
-                      weight_decay=settings["weight_decay"], **clip)
+                      weight_decay=settings["weight_decay"], **extra)

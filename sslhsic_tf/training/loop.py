@@ -92,7 +92,7 @@ def _effective_optimizer(fingerprint):
     explicitly (after a preset changed them), and a change no optimizer step sees (the trust
     coefficient of an SGD run) does not stop a resume."""
     from sslhsic_tf import methods
-    from sslhsic_tf.optim.factory import UNREAD_SETTINGS
+    from sslhsic_tf.optim.factory import UNREAD_SETTINGS, resolved_exclusion
 
     try:
         defaults = methods.get(fingerprint.get("method")).optimizer_defaults
@@ -100,6 +100,7 @@ def _effective_optimizer(fingerprint):
         return fingerprint
     given = {k: v for k, v in (fingerprint.get("optimizer") or {}).items() if v is not None}
     effective = {**defaults, **given}
+    effective["exclude_norm_and_bias"] = resolved_exclusion(effective)
     for key in UNREAD_SETTINGS.get(effective.get("name"), ()):  # no effect on the run
         effective.pop(key, None)
     return {**fingerprint, "optimizer": effective}

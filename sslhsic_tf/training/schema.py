@@ -30,7 +30,8 @@ Fields:
                              epochs of a long run); resuming with a larger value (or 0) goes on
   optimizer                  overrides of the method's default optimizer (optim.OPTIMIZER_DEFAULTS:
                              name, base_learning_rate, weight_decay, momentum, trust_coefficient,
-                             warmup_fraction, clipnorm)
+                             warmup_fraction, clipnorm, exclude_norm_and_bias: biases and
+                             BatchNorm parameters out of the weight decay, default LARS yes, SGD no)
   checkpoint_every_steps     checkpoint interval (also the unit of Keras' progress "epochs")
   mixed_precision            "" (the global policy as it is), "float32", "mixed_bfloat16",
                              "mixed_float16" or "auto" (the CPU presets and the demo: the fastest

@@ -260,6 +260,16 @@ def test_run_resumes_after_a_preset_default_changes_when_given_its_values(tmp_pa
     with pytest.raises(ValueError, match=r"optimizer.momentum: 0.9 there, 0.8 here"):
         loop._check_workdir(str(sgd_run), _config(**{**new_default, "optimizer.momentum": 0.8}),
                             manager)
+    # A run recorded before `exclude_norm_and_bias` existed (SGD: every weight decayed) resumes
+    # when the setting is given as what the run did, and refuses the other value.
+    recorded = json.loads((sgd_run / "config.json").read_text())
+    del recorded["fingerprint"]["optimizer"]["exclude_norm_and_bias"]
+    (sgd_run / "config.json").write_text(json.dumps(recorded))
+    loop._check_workdir(str(sgd_run), _config(**{**new_default, "optimizer.exclude_norm_and_bias":
+                                                  False}), manager)
+    with pytest.raises(ValueError, match=r"optimizer.exclude_norm_and_bias: False there, True"):
+        loop._check_workdir(str(sgd_run), _config(**{**new_default, "optimizer.exclude_norm_and_bias":
+                                                      True}), manager)
 
 
 def test_workdir_of_another_method_names_both_methods(tmp_path):
