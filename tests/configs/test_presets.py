@@ -86,6 +86,7 @@ def test_cifar_presets_take_sgd_where_measured_and_lars_elsewhere():
     from sslhsic_tf.configs import common
 
     assert common.SGD_GRADIENT_SCALE["simclr"] == 1.0
+    assert common.SGD_NORM_AND_BIAS_UNDECAYED == ("ssl_hsic_no_target",)
     for method in methods.names():
         gpu = f"cifar10_{method}_gpu"
         for preset in [f"cifar10_{method}"] + ([gpu] if gpu in PRESETS else []):
@@ -96,6 +97,8 @@ def test_cifar_presets_take_sgd_where_measured_and_lars_elsewhere():
                 assert (name, opt.momentum) == ("sgd", 0.9), preset
                 assert opt.base_learning_rate == pytest.approx(0.12 * c), preset
                 assert opt.base_learning_rate * opt.weight_decay == pytest.approx(6e-5), preset
+                undecayed = method in common.SGD_NORM_AND_BIAS_UNDECAYED
+                assert opt.exclude_norm_and_bias is undecayed, preset
             elif methods.get(method).optimizer_defaults["name"] == "lars":
                 assert name == "lars", preset
                 assert (opt.base_learning_rate, opt.trust_coefficient, opt.weight_decay) == (
