@@ -8,8 +8,8 @@ Update for every variable w with gradient g, learning rate lr, momentum m, weigh
     v ← m·v + g
     w ← w − lr·v
 
-With `exclude_norm_and_bias=True`, biases and normalisation parameters get no weight decay (the
-recipes of SimCLR, BYOL and solo-learn's SGD runs; lightly's benchmark decays every weight, which
+With `exclude_norm_and_bias=True`, biases and normalisation parameters get no weight decay, as
+SimCLR's and BYOL's LARS recipes leave them (lightly's SGD benchmark decays every weight, which
 shrinks BatchNorm's scale over a run: docs/long_runs.md). Exclusions are chosen by identity and
 persist as LARS' do (`optim/exclusions.py`).
 
