@@ -74,6 +74,15 @@ def norm_and_bias_variables(model):
 lars_exclusions = norm_and_bias_variables
 
 
+def check_recorded_length(optimizer, what, recorded, n, fix):
+    """Raises if state recorded by position for `recorded` variables is built on `n` of them."""
+    if recorded != n:
+        raise ValueError(
+            f"{type(optimizer).__name__} '{optimizer.name}' was saved with {what} for {recorded} "
+            f"variables but is being built on {n}; build it on the same variable list "
+            f"(model.trainable_variables of the same architecture) or {fix} before building")
+
+
 class VariableExclusions:
     """Mixin for a `keras.optimizers.Optimizer`: per-variable exclusions by identity, recorded
     as positions at build time (module docstring). The owner calls `_init_exclusions` in its
@@ -147,13 +156,8 @@ class VariableExclusions:
             inclusion = [self._var_key(v) not in self._excluded_keys for v in var_list]
         elif self._recorded_exclusions is not None:
             recorded = self._recorded_exclusions
-            if recorded["num_variables"] != n:
-                raise ValueError(
-                    f"{type(self).__name__} '{self.name}' was saved with exclusions recorded "
-                    f"for {recorded['num_variables']} variables but is being built on {n}; build "
-                    "it on the same variable list (e.g. model.trainable_variables of the same "
-                    "architecture) or set exclusions with exclude_variables() before building"
-                )
+            check_recorded_length(self, "exclusions recorded", recorded["num_variables"], n,
+                                  "set exclusions with exclude_variables()")
             excluded = set(recorded["positions"])
             inclusion = [i not in excluded for i in range(n)]
         else:

@@ -47,6 +47,7 @@ import warnings
 
 import keras
 
+from sslhsic_tf.optim.exclusions import check_recorded_length
 from sslhsic_tf.utils import backend
 
 _RESERVED = ("default", "name", "routing")
@@ -198,13 +199,8 @@ class PartitionedOptimizer(keras.optimizers.Optimizer):
             return [self._assigned.get(self._var_key(v), 0) for v in var_list]
         if self._recorded_routing is not None:
             recorded = self._recorded_routing
-            if recorded["num_variables"] != n:
-                raise ValueError(
-                    f"PartitionedOptimizer '{self.name}' was saved with a routing for "
-                    f"{recorded['num_variables']} variables but is being built on {n}; build it "
-                    "on the same variable list (model.trainable_variables of the same "
-                    "architecture) or call assign_partition() before building"
-                )
+            check_recorded_length(self, "a routing", recorded["num_variables"], n,
+                                  "call assign_partition()")
             routing = [0] * n
             for part, positions in recorded["partitions"].items():
                 for p in positions:
