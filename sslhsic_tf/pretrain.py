@@ -60,11 +60,21 @@ FLAGS = flags.FLAGS
 def summary(results):
     """A few lines a person reads at the end of a run."""
     arch = results["architecture"]
+    trained = results.get("trained_steps", results["total_steps"])
+    if trained < results["total_steps"]:  # --config.stop_after_epochs: part of a longer schedule
+        length = (f"{results['trained_epochs']:.1f} of a {results['epochs']:.1f}-epoch schedule "
+                  f"({trained} of {results['total_steps']} steps of {results['batch_size']})")
+    else:
+        length = (f"{results['epochs']:.1f} epochs "
+                  f"({results['total_steps']} steps of {results['batch_size']})")
+    took = f"{results.get('seconds', results['train_seconds']) / 60:.1f} min"
+    if results.get("resumed_from_step") and "train_wall_seconds" in results:
+        took += (f" (resumed at step {results['resumed_from_step']}; the whole run "
+                 f"{results['train_wall_seconds'] / 3600:.2f} h, "
+                 f"{results['train_cpu_seconds'] / 3600:.2f} CPU-hours)")
     lines = [
         f"sslhsic_tf pretrain: {results['method']}, ResNet-{arch['depth']} x{arch['width_multiplier']:g}"
-        f"{' (CIFAR stem)' if arch.get('cifar_stem') else ''}, {results['epochs']:.1f} epochs "
-        f"({results['total_steps']} steps of {results['batch_size']}) in "
-        f"{results.get('seconds', results['train_seconds']) / 60:.1f} min",
+        f"{' (CIFAR stem)' if arch.get('cifar_stem') else ''}, {length} in {took}",
     ]
     if "knn_top1" in results:
         line = f"  kNN top-1 (k={results['knn_k']}, cosine): {100 * results['knn_top1']:.1f}%"

@@ -34,6 +34,8 @@ def test_stopped_run_has_the_long_schedule_and_resumes_to_the_uninterrupted_weig
     assert results["trained_steps"] == 4 and results["total_steps"] == TOTAL
     assert results["export_path"].endswith("encoder.keras")  # no SavedModel before the end
     assert "stopping at step 4 of the 8-step schedule" in first.stderr
+    # The summary says what was trained, not the schedule's length.
+    assert "2.0 of a 4.0-epoch schedule (4 of 8 steps of 32)" in first.stdout, first.stdout
     assert sorted(p.name for p in (stopped / "checkpoints").iterdir())[-1] == "ckpt-000000004"
     # The schedule is the 8-step one: the logged learning rates (means over each interval) are
     # the uninterrupted run's, whereas a 4-step cosine would be down to a third by interval 1.
@@ -46,6 +48,8 @@ def test_stopped_run_has_the_long_schedule_and_resumes_to_the_uninterrupted_weig
     resumed = scripts.run("pretrain", args(stopped))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((stopped / "results.json").read_text())["resumed_from_step"] == 4
+    assert ", 4.0 epochs (8 steps of 32) in " in resumed.stdout, resumed.stdout
+    assert "(resumed at step 4; the whole run " in resumed.stdout, resumed.stdout
     name = f"ckpt-{TOTAL:09d}/model.weights.h5"
     ours = scripts.load_weights(stopped / "checkpoints" / name)
     theirs = scripts.load_weights(reference / "checkpoints" / name)
