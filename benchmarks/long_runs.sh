@@ -129,6 +129,16 @@ case "$lane" in
       --config.epochs=40 --config.model.depth=18 --config.model.width_multiplier=0.25 \
       --config.checkpoint_every_steps=196 --config.eval.knn_every_steps=392 \
       --config.optimizer.base_learning_rate=1e-3 --config.method_kwargs.log_norms=True --verbose=2
+    # Zoo v2's SSL-HSIC entry with a target (issue 32): `ssl_hsic_base` carried on to the end of
+    # its 100-epoch schedule, evaluated and exported as a zoo run is (the LARS preset: level with
+    # the SGD rule at epoch 15, and it leaves BatchNorm undecayed). Its folder starts as a copy of
+    # ssl_hsic_base's at epoch 15, without results.json:
+    #   cp -r RUNS/ssl_hsic_base RUNS/ssl_hsic_100ep && rm RUNS/ssl_hsic_100ep/results.json
+    # shellcheck disable=SC2086
+    ours ssl_hsic_100ep cifar10_ssl_hsic $lars --config.method_kwargs.log_norms=True \
+      --config.data.dataset=cifar10_archive:$archive --config.epochs=100 --config.model.depth=18 \
+      --config.model.width_multiplier=0.25 --config.checkpoint_every_steps=196 \
+      --config.eval.knn_every_steps=392 --verbose=2
     ;;
   *) echo "LANE must be a or b; got $lane" >&2; exit 2 ;;
 esac
