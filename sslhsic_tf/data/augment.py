@@ -18,7 +18,8 @@ Presets (`PRESETS`, tuples of `ViewConfig`):
   solarize 0.0 / 0.2.
 - `"issl_tinyimagenet"`: ISSL (CISSL/DISSL) TinyImageNet 2 x 64 px, crop scale (0.2, 1),
   jitter 0.4/0.4/0.4/0.1 p 0.8, grayscale 0.1, no blur; `"issl_tinyimagenet_coarse"`: the same
-  passed through `coarsen` (jitter strengths doubled, blur p 0.5 added).
+  passed through `coarsen` (jitter strengths doubled, blur p 0.5 added); `"issl_cifar10"`: the
+  same (not coarsened) at 32 px.
 - `"issl_multicrop"`: 2 x 224 global crops (scale (0.14, 1)) + 6 x 96 local crops
   (scale (0.05, 0.14)), colour strength 1.0 (jitter 0.8/0.8/0.8/0.2 p 0.8), grayscale 0.2,
   blur p 0.5; `"issl_multicrop_coarse"`: `coarsen` of it. Other layouts: `issl_multicrop(...)`.
@@ -346,6 +347,9 @@ PRESETS = {
     "cifar10_symmetric": cifar_views_symmetric(32),
     "issl_tinyimagenet": issl_tinyimagenet_views(64),
     "issl_tinyimagenet_coarse": issl_tinyimagenet_views(64, coarse=True),
+    # The same augmentations at CIFAR's 32 px (crop scale (0.2, 1), no solarize): the ISSL
+    # recipe's milder views, for CISSL / DISSL on CIFAR-10.
+    "issl_cifar10": issl_tinyimagenet_views(32),
     "issl_multicrop": issl_multicrop(),
     "issl_multicrop_coarse": issl_multicrop(coarse=True),
     # ISSL ImageNet: 2 x 224 (standard crop scale), and 2 x 160 + 4 x 96 multi-crop.
