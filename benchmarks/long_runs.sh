@@ -115,6 +115,12 @@ case "$lane" in
     ours ssl_hsic_sgd cifar10_ssl_hsic $(sgd 3.0 2e-5) --config.method_kwargs.log_norms=True $common
     ours byol_sgd cifar10_byol $(sgd 0.48 1.25e-4) --config.method_kwargs.log_norms=True $common
     theirs torch_simclr_sgd --method=simclr $long --optimizer=sgd --base_learning_rate=0.12 --weight_decay=5e-4
+    # SimCLR's parity at length, a second seed of ours (the preset's precision, bf16 on an
+    # AVX-512 CPU; every weight decayed, as seed 0 and lightly): how far two of our runs part,
+    # against the one gap over 1.5 (epoch 12).
+    # shellcheck disable=SC2046,SC2086
+    ours simclr_sgd_seed1 cifar10_simclr $(sgd 0.12 5e-4) $common --config.seed=1 \
+      --config.optimizer.exclude_norm_and_bias=False
     # SSL-HSIC with a target on the LARS preset: against ssl_hsic_sgd, whether the SGD rule wins
     # with a target too (the GPU presets train this method with LARS).
     # shellcheck disable=SC2086
