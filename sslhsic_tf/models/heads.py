@@ -75,8 +75,10 @@ class MLP(keras.layers.Layer):
       batch_norm: bool, or a list of bools: BatchNorm after that layer's Dense.
       activation: activation name or None, or a list of them (one per layer).
       bn_momentum, bn_epsilon: BatchNorm parameters (recipe: 0.9, 1e-5).
-      kernel_initializer: Dense kernel initialiser (default: truncated normal with variance
-        1/fan_in, as in the Haiku reference code).
+      init: "haiku" (kernels truncated normal with variance 1/fan_in, zero biases: the Haiku
+        reference code) or "torch" (PyTorch's `nn.Linear` default, as lightly's heads: kernels
+        and biases uniform on +-1/sqrt(fan_in), a kernel variance of 1/(3 fan_in)).
+      kernel_initializer: Dense kernel initialiser; overrides `init`'s for the kernels.
       **kwargs: `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     The last layer computes in float32 (see the module docstring).
@@ -90,10 +92,17 @@ class MLP(keras.layers.Layer):
         activation=None,
         bn_momentum=0.9,
         bn_epsilon=1e-5,
+        init="haiku",
         kernel_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if init not in ("haiku", "torch"):
+            raise ValueError(
+                f"`init` must be 'haiku' (truncated normal kernels, zero biases) or 'torch' "
+                f"(PyTorch's nn.Linear default); got {init!r}"
+            )
+        self.init = init
         if isinstance(units, (int,)) and not isinstance(units, bool):
             units = [units]
         if not isinstance(units, (list, tuple)) or not units:
@@ -110,7 +119,9 @@ class MLP(keras.layers.Layer):
         self.bn_epsilon = bn_epsilon
         if kernel_initializer is None:
             kernel_initializer = keras.initializers.VarianceScaling(
-                scale=1.0, mode="fan_in", distribution="truncated_normal"
+                scale=1.0 if init == "haiku" else 1.0 / 3.0,
+                mode="fan_in",
+                distribution="truncated_normal" if init == "haiku" else "uniform",
             )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
@@ -144,6 +155,9 @@ class MLP(keras.layers.Layer):
             )
         shape = tuple(input_shape)
         for dense, norm in zip(self.dense_layers, self.norm_layers):
+            if self.init == "torch" and dense.use_bias:  # its bound needs the fan-in
+                bound = 1.0 / float(shape[-1]) ** 0.5
+                dense.bias_initializer = keras.initializers.RandomUniform(-bound, bound)
             dense.build(shape)
             shape = shape[:-1] + (dense.units,)
             if norm is not None:
@@ -177,6 +191,7 @@ class MLP(keras.layers.Layer):
                 "activation": list(self.activation),
                 "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon,
+                "init": self.init,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )

@@ -34,6 +34,20 @@ def test_registry_names_and_unknown_method():
         methods.create("ssl_hsic", tiny_encoder(), kernal="imq", total_steps=5)
 
 
+def test_simclr_projector_init_reaches_the_head_and_survives_a_round_trip():
+    """`projector_init="torch"` (lightly's head: PyTorch's nn.Linear default) builds every layer of
+    the projector with kernels on +-1/sqrt(fan_in); a saved model keeps the option."""
+    model = _model("simclr", projector_init="torch")
+    assert model.projector.init == "torch"
+    for dense in model.projector.dense_layers:
+        kernel = np.asarray(dense.kernel)
+        assert np.abs(kernel).max() <= 1.0 / np.sqrt(kernel.shape[0]) * (1 + 1e-6)
+    clone = type(model).from_config(model.get_config())
+    assert clone.projector_init == "torch" and clone.projector.init == "torch"
+    with pytest.raises(ValueError, match="projector_init must be 'haiku' or 'torch'; got 'lightly'"):
+        _model("simclr", projector_init="lightly")
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_save_reload_resumes_identically(name, tmp_path):
     batch = random_batch(8, seed=3)

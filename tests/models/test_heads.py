@@ -152,7 +152,37 @@ def test_mixed_precision_hidden_layers_follow_policy_output_is_float32():
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
 
 
+def test_init_torch_matches_pytorch_linear_default_and_haiku_stays():
+    """`init="torch"`: PyTorch's nn.Linear default (kaiming_uniform_ with a = sqrt(5), biases
+    uniform on +-1/sqrt(fan_in)), i.e. U(+-1/sqrt(fan_in)) for both; "haiku": truncated normal
+    of variance 1/fan_in (cut at 2 standard deviations), zero biases."""
+    keras.utils.set_random_seed(3)
+    fan_in, hidden = 400, 300
+    torch_like = MLP([hidden, 200], init="torch")
+    torch_like.build((None, fan_in))
+    haiku = MLP([hidden, 200])
+    haiku.build((None, fan_in))
+    for layer, d_in in zip(torch_like.dense_layers, (fan_in, hidden)):
+        kernel, bias = (np.asarray(v, np.float64) for v in (layer.kernel, layer.bias))
+        bound = 1.0 / np.sqrt(d_in)
+        # A uniform on [-b, b]: variance b^2 / 3, filling the interval to its ends.
+        assert np.abs(kernel).max() <= bound * (1 + 1e-6)
+        assert np.abs(kernel).max() > 0.99 * bound
+        assert np.var(kernel) == pytest.approx(bound**2 / 3, rel=0.03)
+        assert np.abs(bias).max() <= bound * (1 + 1e-6)
+        assert np.abs(bias).max() > 0.9 * bound and abs(bias.mean()) < 0.2 * bound
+    for layer, d_in in zip(haiku.dense_layers, (fan_in, hidden)):
+        kernel = np.asarray(layer.kernel, np.float64)
+        assert np.var(kernel) == pytest.approx(1.0 / d_in, rel=0.05)
+        assert np.abs(kernel).max() <= 2.0 / np.sqrt(d_in) * 1.2  # truncated
+        assert not np.any(np.asarray(layer.bias))
+    clone = MLP.from_config(torch_like.get_config())
+    assert clone.init == "torch"
+
+
 def test_errors():
+    with pytest.raises(ValueError, match="`init` must be 'haiku'"):
+        MLP([4], init="pytorch")
     with pytest.raises(ValueError, match="`units`"):
         MLP([])
     with pytest.raises(ValueError, match="`units`"):
