@@ -123,15 +123,13 @@ case "$lane" in
       --config.optimizer.exclude_norm_and_bias=False
     # The first swap for SimCLR's gap at length: lightly's head initialisation (PyTorch's
     # nn.Linear default, kernels U(+-1/sqrt(fan_in)), variance a third of ours), seed 1 beside
-    # simclr_sgd_seed1, stopped at epoch 12 (the gap is widest at 8-12).
+    # simclr_sgd_seed1, and seed 0 beside simclr_sgd (first stopped at epoch 12, then carried on to 15).
     # shellcheck disable=SC2046,SC2086
     ours simclr_sgd_seed1_torch_head cifar10_simclr $(sgd 0.12 5e-4) $common --config.seed=1 \
-      --config.optimizer.exclude_norm_and_bias=False --config.method_kwargs.projector_init=torch \
-      --config.stop_after_epochs=12
+      --config.optimizer.exclude_norm_and_bias=False --config.method_kwargs.projector_init=torch
     # shellcheck disable=SC2046,SC2086
     ours simclr_sgd_torch_head cifar10_simclr $(sgd 0.12 5e-4) $common \
-      --config.optimizer.exclude_norm_and_bias=False --config.method_kwargs.projector_init=torch \
-      --config.stop_after_epochs=12
+      --config.optimizer.exclude_norm_and_bias=False --config.method_kwargs.projector_init=torch
     # SSL-HSIC with a target on the LARS preset: against ssl_hsic_sgd, whether the SGD rule wins
     # with a target too (the GPU presets train this method with LARS).
     # shellcheck disable=SC2086
