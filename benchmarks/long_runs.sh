@@ -130,6 +130,10 @@ case "$lane" in
     # shellcheck disable=SC2046,SC2086
     ours simclr_sgd_torch_head cifar10_simclr $(sgd 0.12 5e-4) $common \
       --config.optimizer.exclude_norm_and_bias=False --config.method_kwargs.projector_init=torch
+    # Theirs' second seed: how far two PyTorch + lightly runs part, against the point that
+    # remains between the builds from epoch 8 with the heads initialised alike.
+    theirs torch_simclr_sgd_seed1 --method=simclr $long --optimizer=sgd --base_learning_rate=0.12 \
+      --weight_decay=5e-4 --seed=1
     # SSL-HSIC with a target on the LARS preset: against ssl_hsic_sgd, whether the SGD rule wins
     # with a target too (the GPU presets train this method with LARS).
     # shellcheck disable=SC2086
