@@ -30,7 +30,7 @@ class SimCLR(SSLModel):
             raise ValueError(f"temperature must be > 0; got {temperature}")
         if not isinstance(projector_output_bn, bool):
             raise TypeError(f"projector_output_bn must be a bool; got {projector_output_bn!r}")
-        if projector_init not in ("haiku", "torch"):
+        if projector_init not in heads.INITS:
             raise ValueError(f"projector_init must be 'haiku' or 'torch'; got {projector_init!r}")
         self.projector_output_bn = projector_output_bn
         self.projector_init = projector_init

@@ -32,6 +32,10 @@ from keras import ops
 from sslhsic_tf.models.layers import BatchNorm
 
 
+#: `MLP`'s initialisations: the Haiku reference's and PyTorch's `nn.Linear` default (lightly's heads).
+INITS = ("haiku", "torch")
+
+
 def _per_layer(value, name, num_layers, check):
     """Broadcasts a scalar to `num_layers` entries or validates a per-layer list."""
     if isinstance(value, (list, tuple)):
@@ -97,7 +101,7 @@ class MLP(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if init not in ("haiku", "torch"):
+        if init not in INITS:
             raise ValueError(
                 f"`init` must be 'haiku' (truncated normal kernels, zero biases) or 'torch' "
                 f"(PyTorch's nn.Linear default); got {init!r}"
