@@ -251,6 +251,7 @@ def train(args):
                         _features(learner.backbone, test_images, torch), test_labels, torch)
         state["points"].append({"epoch": 0.0, "step": 0, "knn_top1": top1})
         print(f"epoch 0 (initialisation): kNN {100 * top1:.2f}", flush=True)
+        save()  # at x1 the point costs about 25 CPU-minutes: a stop before step 49 keeps it
     learner.modules.train()
     marks = [time.process_time(), time.time()]
 
