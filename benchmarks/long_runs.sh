@@ -152,7 +152,8 @@ case "$lane" in
     # Zoo v2's SSL-HSIC entry with a target (issue 32): `ssl_hsic_base` carried on to the end of
     # its 100-epoch schedule, evaluated and exported as a zoo run is (the LARS preset: level with
     # the SGD rule at epoch 15, and it leaves BatchNorm undecayed). Its folder starts as a copy of
-    # ssl_hsic_base's at epoch 15, without results.json:
+    # ssl_hsic_base's at epoch 15, without results.json, where that run exists (the same
+    # training; without it, this run starts from scratch):
     #   cp -r RUNS/ssl_hsic_base RUNS/ssl_hsic_100ep && rm RUNS/ssl_hsic_100ep/results.json
     # shellcheck disable=SC2086
     ours ssl_hsic_100ep cifar10_ssl_hsic $lars --config.method_kwargs.log_norms=True \
