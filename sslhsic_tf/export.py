@@ -54,13 +54,14 @@ def evaluation_figures(results):
 
 def _run_cost(results):
     """What the run cost and how to repeat it, for the zoo entry: CPU-hours and wall hours over
-    every process that trained it, the machine, the precision, the command, the kNN curve."""
+    every process that trained it, the machine, the precision (and each process's, `segments`),
+    the command, the kNN curve."""
     out = {}
     if "train_cpu_seconds" in results:
         out["cpu_hours"] = round(results["train_cpu_seconds"] / 3600, 2)
         out["wall_hours"] = round(results["train_wall_seconds"] / 3600, 2)
-    for key in ("machine", "precision", "command", "knn_curve", "device", "train_seconds",
-                "images_per_second", "budget"):
+    for key in ("machine", "precision", "segments", "command", "knn_curve", "device",
+                "train_seconds", "images_per_second", "budget"):
         if results.get(key):
             out[key] = results[key]
     if results.get("resumed_from_step") and "wall_hours" in out:

@@ -153,23 +153,39 @@ class Checkpointing(keras.callbacks.Callback):
     `state` (e.g. `data_offset`) is stored in state.json and may be updated between fits.
     Each checkpoint also records the run's cost so far, over every process that trained it:
     `train_cpu_seconds` (this process's CPU time, all threads, since the callback was made, plus
-    `prior_cpu_seconds`) and `train_wall_seconds` (likewise with `prior_wall_seconds`).
+    `prior_cpu_seconds`) and `train_wall_seconds` (likewise with `prior_wall_seconds`), and
+    `segments`: one row per process, `prior_segments` then this one (`process`: its machine and
+    precision, `from_step`), each with `to_step` and its own CPU and wall seconds, so a run
+    resumed on another machine or under another policy says which steps trained where.
     Nothing is written after a divergence (`guard`) or with non-finite logs.
     """
 
     def __init__(self, manager, guard=None, prior_cpu_seconds=0.0, prior_wall_seconds=0.0,
-                 **state):
+                 prior_segments=(), process=None, **state):
         super().__init__()
         self.manager = manager
         self.guard = guard
         self.state = state
-        self._cpu_start = time.process_time() - float(prior_cpu_seconds)
-        self._wall_start = time.time() - float(prior_wall_seconds)
+        self.prior_segments = [dict(s) for s in prior_segments]
+        self.process = dict(process or {})
+        self._own_cpu_start, self._own_wall_start = time.process_time(), time.time()
+        self._cpu_start = self._own_cpu_start - float(prior_cpu_seconds)
+        self._wall_start = self._own_wall_start - float(prior_wall_seconds)
+        self._last_step = self.process.get("from_step")
 
     def cost(self):
-        """{"train_cpu_seconds", "train_wall_seconds"} of the run so far, resumes included."""
-        return {"train_cpu_seconds": round(time.process_time() - self._cpu_start, 1),
-                "train_wall_seconds": round(time.time() - self._wall_start, 1)}
+        """{"train_cpu_seconds", "train_wall_seconds", "segments"} of the run so far, resumes
+        included (the last segment ends at the newest checkpoint this process wrote)."""
+        now_cpu, now_wall = time.process_time(), time.time()
+        out = {"train_cpu_seconds": round(now_cpu - self._cpu_start, 1),
+               "train_wall_seconds": round(now_wall - self._wall_start, 1)}
+        if self.process:
+            this = {**self.process, "to_step": self._last_step,
+                    "cpu_seconds": round(now_cpu - self._own_cpu_start, 1),
+                    "wall_seconds": round(now_wall - self._own_wall_start, 1)}
+            trained = self._last_step != self.process.get("from_step")
+            out["segments"] = self.prior_segments + ([this] if trained else [])
+        return out
 
     def on_epoch_end(self, epoch, logs=None):
         if self.guard is not None and self.guard.diverged_at is not None:
@@ -179,6 +195,7 @@ class Checkpointing(keras.callbacks.Callback):
             log.warning("not checkpointing at epoch %d: non-finite logs %s", epoch, floats)
             return
         step = int(self.model.optimizer.iterations.numpy())
+        self._last_step = step
         self.manager.save(self.model, step, fit_epoch=epoch + 1, logs=floats, **self.state,
                           **self.cost())
 

@@ -501,9 +501,13 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
     eval_train = data.eval_dataset(train, config.data.eval, batch_size=256)
     eval_test = data.eval_dataset(test, config.data.eval, batch_size=256) if test else None
     guard = cb.NonFiniteGuard(on_nonfinite, manager)
+    process = {"from_step": start_step, "machine": backend.machine(),
+               "backend": keras.backend.backend(), "policy": policy, "jit_compile": jit_compile,
+               "replicas": strat.num_replicas_in_sync}
     checkpointing = cb.Checkpointing(
         manager, guard, prior_cpu_seconds=(state or {}).get("train_cpu_seconds", 0.0),
         prior_wall_seconds=(state or {}).get("train_wall_seconds", 0.0),
+        prior_segments=_segments_before(state, process), process=process,
         total_steps=total_steps, data_offset=data_offset)
     collapse = cb.CollapseWarning(patience=int(config.get("collapse_patience", 100)))
     callbacks = [guard, collapse]
@@ -599,6 +603,29 @@ def _pretrain(config, workdir, *, strategy, tpu_address, devices, on_nonfinite, 
 MONITOR_TEST_IMAGES = 5000
 #: The kNN monitor's point for the initial weights (eval.knn_at_start), beside train_log.csv.
 KNN_AT_START = "knn_at_start.json"
+
+
+def _segments_before(state, process):
+    """The processes that trained the run up to its checkpoint `state` (state.json's `segments`;
+    one row without machine or policy for checkpoints written before they were recorded). Warns
+    when this `process` trains under another policy, backend or CPU than the one before it."""
+    if not state or not int(state.get("step", 0)):
+        return []
+    segments = [dict(s) for s in state.get("segments") or []]
+    if not segments:
+        segments = [{"from_step": 0, "to_step": int(state["step"]), "machine": None,
+                     "policy": None, "cpu_seconds": state.get("train_cpu_seconds"),
+                     "wall_seconds": state.get("train_wall_seconds")}]
+    last = segments[-1]
+    for key, name in (("policy", "precision policy"), ("backend", "backend")):
+        if last.get(key) and last[key] != process[key]:
+            log.warning("this process trains under the %s %s; steps %s-%s of the run trained "
+                        "under %s (results.json's `segments` records both)", name,
+                        process[key], last["from_step"], last["to_step"], last[key])
+    if (last.get("machine") or {}).get("cpu") not in (None, process["machine"]["cpu"]):
+        log.info("resuming on %s; steps %s-%s trained on %s", process["machine"]["cpu"],
+                 last["from_step"], last["to_step"], last["machine"]["cpu"])
+    return segments
 
 
 def _monitor_subset(test, config):

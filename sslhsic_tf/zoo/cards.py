@@ -133,6 +133,29 @@ def _percent(value):
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _where(train):
+    """" on MACHINE (CORES cores, POLICY)" for a card's training line; for a run whose processes
+    trained on different CPUs or policies (`segments`), the steps that each trained."""
+    groups = []  # [(cpu, policy), first step, last step], consecutive processes merged
+    for segment in train.get("segments") or []:
+        key = ((segment.get("machine") or {}).get("cpu"), segment.get("policy"))
+        if groups and groups[-1][0] == key:
+            groups[-1][2] = segment["to_step"]
+        else:
+            groups.append([key, segment["from_step"], segment["to_step"]])
+    if len(groups) > 1:
+        return ", steps " + ", ".join(
+            f"{first}-{last} " + (f"on {cpu} ({policy})" if cpu else "on a machine not recorded")
+            for (cpu, policy), first, last in groups)
+    if isinstance(train.get("device"), str):
+        return f" on {train['device']}"
+    machine, policy = train.get("machine") or {}, (train.get("precision") or {}).get("policy")
+    if not machine.get("cpu"):
+        return ""
+    details = [f"{machine['cores']} cores"] if machine.get("cores") else []
+    return f" on {machine['cpu']} ({', '.join(details + ([policy] if policy else []))})"
+
+
 def card(name, root=None):
     """The Markdown card of entry `name`: what it is, training, figures, analysis, curve, use."""
     doc = read_manifest(resolve_root(root))
@@ -153,11 +176,9 @@ def card(name, root=None):
         cost.append(f"{train['wall_hours']:g} wall hours")
     elif train.get("train_seconds") is not None:
         cost.append(f"{train['train_seconds'] / 60:.0f} minutes")
-    where = train.get("machine") or train.get("device")
     lines += ["", f"Training: {train['dataset']}, {train['epochs']} epochs"
               + (f", batch {train['batch_size']}" if train.get("batch_size") else "")
-              + (f", {', '.join(cost)}" if cost else "")
-              + (f" on {where}" if isinstance(where, str) else "") + "."]
+              + (f", {', '.join(cost)}" if cost else "") + _where(train) + "."]
     if train.get("command"):
         lines += ["", f"```bash\n{train['command']}\n```"]
     figures_ = [f for f in entry.get("evaluation", []) if f["metric"] == "top1"]

@@ -140,7 +140,8 @@ def test_a_resumed_runs_card_gives_the_wall_hours_of_every_process():
     assert export._run_cost(single)["train_seconds"] == 250.0
     line = [x for x in cards.card("ssl_hsic_no_target_resnet18x0.25_cifar10_40ep_v2").splitlines()
             if x.startswith("Training:")][0]
-    assert line.endswith("2.33 CPU-hours, 1.34 wall hours."), line
+    assert line.endswith("2.33 CPU-hours, 1.34 wall hours on AMD EPYC (2 cores, "
+                         "mixed_bfloat16)."), line  # the machine and policy it trained on
     line = [x for x in cards.card("ssl_hsic_resnet18_cifar10_150ep").splitlines()
             if x.startswith("Training:")][0]
     assert " min" in line and "wall hours" not in line, line
