@@ -1,5 +1,5 @@
 """Helpers shared by tests: running a script under the JAX backend in its own process; the
-ledger of injected faults."""
+smallest in-process pretraining config; the ledger of injected faults."""
 
 import collections
 import json
@@ -81,3 +81,32 @@ class FaultLedger:
 
 
 FAULTS = FaultLedger()
+
+
+def tiny_pretrain_config(tmp_path, n_train=256, n_test=96):
+    """The demo preset shrunk to the fastest run to trace (ResNet-10 x0.125, small heads, batch
+    32, 4 steps, a checkpoint every step, no SavedModel) on the first `n_train` / `n_test`
+    embedded demo images, written to `tmp_path/tiny.npz`; returns (config, arrays)."""
+    import numpy as np
+
+    from sslhsic_tf import data
+    from sslhsic_tf.configs import demo
+
+    npz = os.path.join(str(tmp_path), "tiny.npz")
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        source = data.demo(split)
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = source.images[:n], source.labels[:n]
+    np.savez(npz, **arrays)
+    config = demo.get_config()
+    config.model.depth, config.model.width_multiplier = 10, 0.125
+    config.method_kwargs.update({"projector_hidden": 32, "projection_dim": 16,
+                                 "predictor_hidden": 32, "num_features": 32,
+                                 "bandwidth_points": 64})
+    config.batch_size = 32
+    config.total_steps = 4
+    config.checkpoint_every_steps = 1
+    config.export.saved_model = False
+    config.data.train = f"cifar10_lossless:{npz}:train"
+    config.data.test = f"cifar10_lossless:{npz}:test"
+    return config, arrays

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from sslhsic_tf import data, evaluation, serving
-from sslhsic_tf.configs import demo
 from sslhsic_tf.training import loop
 from sslhsic_tf.utils import backend
+from tests.helpers import tiny_pretrain_config
 
 
 def _numpy_knn(train_f, train_l, test_f, test_l, k=200, temperature=0.07, classes=10):
@@ -30,25 +30,9 @@ def _numpy_knn(train_f, train_l, test_f, test_l, k=200, temperature=0.07, classe
 
 @pytest.mark.slow
 def test_knn_curve_in_results_and_plot(tmp_path):
-    npz = tmp_path / "tiny.npz"
-    arrays = {}
-    for split, n in (("train", 256), ("test", 96)):
-        source = data.demo(split)
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = source.images[:n], source.labels[:n]
-    np.savez(npz, **arrays)
-    config = demo.get_config()
-    config.model.depth, config.model.width_multiplier = 10, 0.125  # the fastest to trace
-    config.method_kwargs.update({"projector_hidden": 32, "projection_dim": 16,
-                                 "predictor_hidden": 32, "num_features": 32,
-                                 "bandwidth_points": 64})
-    config.batch_size = 32
-    config.total_steps = 4
-    config.checkpoint_every_steps = 1
+    config, arrays = tiny_pretrain_config(tmp_path, n_train=256, n_test=96)
     config.eval.knn_every_steps = 2  # every other interval: rows without knn_top1 in between
     config.eval.knn_at_start = True  # and the initial weights' point, the curve's step 0
-    config.export.saved_model = False  # the .keras encoder below is what is compared
-    config.data.train = f"cifar10_lossless:{npz}:train"
-    config.data.test = f"cifar10_lossless:{npz}:test"
     assert config.mixed_precision == "auto"  # the demo's: this CPU kind's fastest (test_precision)
     results = loop.pretrain(config, str(tmp_path / "run"), evaluate=False, verbose=0)
     policy, jit_compile = backend.auto_precision()

@@ -6,35 +6,18 @@ steps trained how; the resumed process warns of the change."""
 import json
 import logging
 
-import numpy as np
 import pytest
 
-from sslhsic_tf import data, export, zoo
+from sslhsic_tf import export, zoo
 from sslhsic_tf.zoo import cards
-from sslhsic_tf.configs import demo
 from sslhsic_tf.training import loop
 from sslhsic_tf.utils import backend
+from tests.helpers import tiny_pretrain_config
 
 
 def _tiny_config(tmp_path):
-    npz = tmp_path / "tiny.npz"
-    arrays = {}
-    for split, n in (("train", 256), ("test", 64)):
-        source = data.demo(split)
-        arrays[f"x_{split}"], arrays[f"y_{split}"] = source.images[:n], source.labels[:n]
-    np.savez(npz, **arrays)
-    config = demo.get_config()
-    config.model.depth, config.model.width_multiplier = 10, 0.125
-    config.method_kwargs.update({"projector_hidden": 32, "projection_dim": 16,
-                                 "predictor_hidden": 32, "num_features": 32,
-                                 "bandwidth_points": 64})
-    config.batch_size = 32  # 8 steps an epoch
-    config.total_steps = 4
-    config.checkpoint_every_steps = 1
+    config, _ = tiny_pretrain_config(tmp_path, n_train=256, n_test=64)  # 8 steps an epoch
     config.eval.knn_every_steps = 0
-    config.export.saved_model = False
-    config.data.train = f"cifar10_lossless:{npz}:train"
-    config.data.test = f"cifar10_lossless:{npz}:test"
     assert config.mixed_precision == "auto"
     return config
 
