@@ -256,3 +256,39 @@ def table(root=None):
             + (" / ".join(_percent(v) for v in semi) if any(v is not None for v in semi) else "-")
             + " |")
     return "\n".join(lines) + "\n"
+
+
+CARDS_START, CARDS_END = "<!-- cards: sslhsic-zoo card -->\n", "\n<!-- end of cards -->"
+
+
+def write_into(path, what, root=None):
+    """Replaces, in the Markdown file `path`, the zoo's `what` ("cards": the text between
+    docs/zoo.md's card markers; "table": the README's zoo table, found by its header line) with
+    what the manifest gives now; returns True when the file changed."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if what == "cards":
+        if CARDS_START not in text or CARDS_END not in text:
+            raise ValueError(f"--write={path}: no card markers ({CARDS_START.strip()!r} ... "
+                             f"{CARDS_END.strip()!r}); add them where the cards go")
+        start = text.index(CARDS_START) + len(CARDS_START)
+        new = text[:start] + all_cards(root).strip() + text[text.index(CARDS_END, start):]
+    elif what == "table":
+        fresh = table(root)
+        header = fresh.splitlines()[0]
+        lines = text.splitlines(keepends=True)
+        first = next((i for i, line in enumerate(lines) if line.rstrip("\n") == header), None)
+        if first is None:
+            raise ValueError(f"--write={path}: no zoo table (a line {header!r}); paste "
+                             "`sslhsic-zoo table` there once")
+        last = first
+        while last < len(lines) and lines[last].startswith("|"):
+            last += 1
+        new = "".join(lines[:first]) + fresh + "".join(lines[last:])
+    else:
+        raise ValueError(f"what={what!r}: expected 'cards' or 'table'")
+    if new == text:
+        return False
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(new)
+    return True

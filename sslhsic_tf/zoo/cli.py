@@ -6,7 +6,8 @@
     sslhsic-zoo verify [NAME]              sizes and SHA-256 of every file (all entries here)
     sslhsic-zoo pack NAME OUT              OUT/NAME.tar + .sha256, for publishing
     sslhsic-zoo card [NAME]                the entry's Markdown card (zoo/cards.py); all: docs/zoo.md
-    sslhsic-zoo table                      the README's zoo table
+    sslhsic-zoo card --write docs/zoo.md   every card, between the file's card markers
+    sslhsic-zoo table [--write README.md]  the README's zoo table (printed, or replaced in FILE)
     sslhsic-zoo annotate NAME [--report evaluation.json] [--analysis analysis.json]
                 [--good_for TEXT]          add sslhsic-evaluate / sslhsic-analyze results
 
@@ -96,6 +97,25 @@ def _annotate(args):
     print(cards.card(args.name, args.root))
 
 
+def _card(args):
+    if args.write and args.name:
+        raise ValueError(f"card --write={args.write} writes every card; leave out NAME "
+                         f"({args.name!r}) or --write")
+    if args.write:
+        changed = cards.write_into(args.write, "cards", args.root)
+        print(f"{args.write}: cards {'updated' if changed else 'already current'}")
+        return
+    print(cards.card(args.name, args.root) if args.name else cards.all_cards(args.root), end="")
+
+
+def _table(args):
+    if args.write:
+        changed = cards.write_into(args.write, "table", args.root)
+        print(f"{args.write}: zoo table {'updated' if changed else 'already current'}")
+        return
+    print(cards.table(args.root), end="")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="sslhsic-zoo", description=__doc__.splitlines()[0])
     p.add_argument("--root", default=None, help="a local zoo folder (as $SSLHSIC_ZOO)")
@@ -119,10 +139,13 @@ def parser():
     q.set_defaults(run=_pack)
     q = sub.add_parser("card", help="one entry's Markdown card, or every entry's")
     q.add_argument("name", nargs="?")
-    q.set_defaults(run=lambda args: print(
-        cards.card(args.name, args.root) if args.name else cards.all_cards(args.root), end=""))
-    sub.add_parser("table", help="the zoo table of the README").set_defaults(
-        run=lambda args: print(cards.table(args.root), end=""))
+    q.add_argument("--write", metavar="FILE", help="every card into FILE, between its card "
+                   "markers (docs/zoo.md), instead of printing")
+    q.set_defaults(run=_card)
+    q = sub.add_parser("table", help="the zoo table of the README")
+    q.add_argument("--write", metavar="FILE", help="replace the zoo table in FILE (README.md) "
+                   "instead of printing")
+    q.set_defaults(run=_table)
     q = sub.add_parser("annotate", help="add evaluation, analysis and a use line to an entry")
     q.add_argument("name")
     q.add_argument("--report", help="an sslhsic-evaluate report (evaluation.json)")

@@ -112,17 +112,47 @@ def test_card_shows_a_long_curve_thinned_with_its_end_once():
 
 def test_readme_table_and_docs_cards_are_the_manifests():
     """The README's zoo table and docs/zoo.md's cards are what the shipped manifest gives
-    (after `sslhsic-zoo annotate`, paste `sslhsic-zoo table` and `sslhsic-zoo card`)."""
+    (after `sslhsic-zoo annotate`: `sslhsic-zoo table --write README.md` and `sslhsic-zoo card
+    --write docs/zoo.md`)."""
     import pathlib
 
     root = pathlib.Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text()
-    assert cards.table() in readme, "README.md: paste the output of `sslhsic-zoo table`"
+    assert cards.table() in readme, "README.md: run `sslhsic-zoo table --write README.md`"
     docs = (root / "docs" / "zoo.md").read_text()
-    start, end = "<!-- cards: sslhsic-zoo card -->\n", "\n<!-- end of cards -->"
-    shown = docs[docs.index(start) + len(start):docs.index(end)]
+    shown = docs[docs.index(cards.CARDS_START) + len(cards.CARDS_START):docs.index(cards.CARDS_END)]
     assert shown.strip() == cards.all_cards().strip(), (
-        "docs/zoo.md: paste the output of `sslhsic-zoo card` between its card markers")
+        "docs/zoo.md: run `sslhsic-zoo card --write docs/zoo.md`")
+
+
+def test_write_replaces_the_table_and_the_cards_in_place(tmp_path, capsys):
+    """`table --write` / `card --write` replace a stale table or set of cards and leave the rest
+    of the file as it was; a file without them is an error naming it and the fix."""
+    from sslhsic_tf.zoo import cli
+
+    header = cards.table().splitlines()[0]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n\n{header}\n|---|\n| `old_entry` | x |\n\nafter\n")
+    assert cli.main(["table", "--write", str(readme)]) == 0
+    assert readme.read_text() == f"# Title\n\nbefore\n\n{cards.table()}\nafter\n"
+    assert "zoo table updated" in capsys.readouterr().out
+    cli.main(["table", "--write", str(readme)])
+    assert "already current" in capsys.readouterr().out
+    docs = tmp_path / "zoo.md"
+    docs.write_text(f"intro\n{cards.CARDS_START}### `old`\n{cards.CARDS_END}\nend\n")
+    cli.main(["card", "--write", str(docs)])
+    assert docs.read_text() == (f"intro\n{cards.CARDS_START}{cards.all_cards().strip()}"
+                                f"{cards.CARDS_END}\nend\n")
+    capsys.readouterr()
+    plain = tmp_path / "plain.md"
+    plain.write_text("no table here\n")
+    for argv, expected in ((["table", "--write", str(plain)], "no zoo table"),
+                           (["card", "--write", str(plain)], "no card markers"),
+                           (["card", "some_name", "--write", str(docs)], "leave out NAME")):
+        assert cli.main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and expected in err and "\n" not in err, err
+    assert plain.read_text() == "no table here\n"
 
 
 def test_a_resumed_runs_card_gives_the_wall_hours_of_every_process():
