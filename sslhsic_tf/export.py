@@ -52,10 +52,10 @@ def evaluation_figures(results):
     return cards.figures({"results": results.get("evaluation", [])}, dataset=dataset)
 
 
-def _run_cost(results):
+def _run_cost(results, repo=None):
     """What the run cost and how to repeat it, for the zoo entry: CPU-hours and wall hours over
     every process that trained it, the machine, the precision (and each process's, `segments`),
-    the command, the kNN curve."""
+    the command (`portable_command` from `repo`, the zoo's repository), the kNN curve."""
     out = {}
     if "train_cpu_seconds" in results:
         out["cpu_hours"] = round(results["train_cpu_seconds"] / 3600, 2)
@@ -64,9 +64,27 @@ def _run_cost(results):
                 "train_seconds", "images_per_second", "budget"):
         if results.get(key):
             out[key] = results[key]
+    if repo and out.get("command"):  # paths as seen from a clone of the zoo's repository
+        out["command"] = portable_command(out["command"], repo)
     if results.get("resumed_from_step") and "wall_hours" in out:
         out.pop("train_seconds", None)  # the last process's alone; wall_hours covers them all
     return out
+
+
+def portable_command(command, repo):
+    """`command` with the absolute paths of flag values (after `=` or a spec's `:`) made relative
+    to the repository `repo` where they lie in it or beside it (`/work/runs/x` -> `../runs/x`
+    for repo `/work/main`), so that a zoo entry's command reads as run from a clone."""
+    import re
+
+    repo = os.path.abspath(repo)
+    parent = os.path.dirname(repo)
+    prefixes = [(repo + os.sep, "")]
+    if os.path.dirname(parent) != parent:  # not the file system's root
+        prefixes.append((parent + os.sep, ".." + os.sep))
+    for prefix, replacement in prefixes:
+        command = re.sub(r"(?<=[=:])" + re.escape(prefix), lambda _: replacement, command)
+    return command
 
 
 def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=None, overwrite=False,
@@ -142,7 +160,7 @@ def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=Non
                       "source": data.describe_spec(config["data"]["train"]),
                       # the recipe as the run resolved it (a preset's defaults change over time)
                       "optimizer": {k: v for k, v in config["optimizer"].items() if v is not None},
-                      **_run_cost(results)},
+                      **_run_cost(results, repo=os.path.dirname(os.path.abspath(target_root)))},
             evaluation=evaluation_figures(results),
         )
     return out

@@ -175,3 +175,29 @@ def test_a_resumed_runs_card_gives_the_wall_hours_of_every_process():
     line = [x for x in cards.card("ssl_hsic_resnet18_cifar10_150ep").splitlines()
             if x.startswith("Training:")][0]
     assert " min" in line and "wall hours" not in line, line
+
+
+def test_an_entrys_command_reads_as_run_from_a_clone():
+    """export --zoo writes the run's command with the paths in and beside the repository made
+    relative to it (`../runs/...`, `../shared/...`), other absolute paths as they are."""
+    from sslhsic_tf import export
+
+    command = ("python -m sslhsic_tf.pretrain --config=configs/cifar10_ssl_hsic.py "
+               "--workdir=/work/runs/r31/ssl_hsic_100ep "
+               "--config.data.dataset=cifar10_archive:/work/shared/data/cifar10/c.tar.gz "
+               "--config.data.test=folder:/work/main/data/test --other=/tmp/x --x=/work/mainly/y")
+    assert export.portable_command(command, "/work/main") == (
+        "python -m sslhsic_tf.pretrain --config=configs/cifar10_ssl_hsic.py "
+        "--workdir=../runs/r31/ssl_hsic_100ep "
+        "--config.data.dataset=cifar10_archive:../shared/data/cifar10/c.tar.gz "
+        "--config.data.test=folder:data/test --other=/tmp/x --x=../mainly/y")
+    # A repository at the file system's root: its own paths only (".." would be "/").
+    assert export.portable_command("--w=/repo/runs/a --d=x:/runs/b", "/repo") == (
+        "--w=runs/a --d=x:/runs/b")
+    cost = export._run_cost({"command": command}, repo="/work/main")
+    assert cost["command"].startswith("python -m sslhsic_tf.pretrain --config=configs/")
+    assert "--workdir=../runs/r31/" in cost["command"]
+    # Every shipped entry's command is portable so.
+    for name in zoo.list():
+        text = zoo.info(name)["training"].get("command", "")
+        assert "=/" not in text and ":/" not in text, (name, text)
