@@ -45,9 +45,10 @@ sgd() { echo "--config.optimizer.name=sgd --config.optimizer.base_learning_rate=
 lars="--config.optimizer.name=lars --config.optimizer.base_learning_rate=1.0
  --config.optimizer.trust_coefficient=0.02 --config.optimizer.weight_decay=1e-5
  --config.optimizer.momentum=0.9 --config.optimizer.warmup_fraction=0.01"
-# LONG_RUNS_THREADS=N: threads of each of our runs (default 1: two lanes share two cores; 2 when
-# one run has the machine to itself). LONG_RUNS_ONLY="NAME ...": this process takes only these runs of the lane (a third process
-# on runs that its lane has not reached; never a run that another process is training).
+# LONG_RUNS_THREADS=N: TensorFlow's intra-op threads for each of our runs (default 1: two lanes
+# share two cores; on the float32 Xeon of 2026-12-07 two threads gave one run alone no faster
+# epoch). LONG_RUNS_ONLY="NAME ...": this process takes only these runs of the lane (a third
+# process on runs that its lane has not reached; never a run that another process is training).
 wanted() { [ -z "${LONG_RUNS_ONLY:-}" ] || [[ " $LONG_RUNS_ONLY " == *" $1 "* ]]; }
 ours() {  # NAME PRESET FLAGS...: one of our runs, skipped once finished
   local name=$1 preset=$2; shift 2

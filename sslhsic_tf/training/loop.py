@@ -608,7 +608,8 @@ KNN_AT_START = "knn_at_start.json"
 def _segments_before(state, process):
     """The processes that trained the run up to its checkpoint `state` (state.json's `segments`;
     one row without machine or policy for checkpoints written before they were recorded). Warns
-    when this `process` trains under another policy, backend or CPU than the one before it."""
+    when this `process` trains under another policy or backend than the one before it, and logs
+    a change of CPU."""
     if not state or not int(state.get("step", 0)):
         return []
     segments = [dict(s) for s in state.get("segments") or []]
