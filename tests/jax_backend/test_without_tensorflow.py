@@ -109,26 +109,41 @@ def _pretrain_without_tensorflow(workdir, *extra):
     ))
 
 
-def test_gpu_preset_in_a_time_budget_without_tensorflow(tmp_path):
-    """The prepared GPU command at smoke size: a 1.5-minute budget, the schedules fitted to the
-    measured speed so that they end with it, the data on the device, no TensorFlow."""
-    out = tmp_path / "budget"
+def _budgeted_run(out, minutes):
     summary = _pretrain_without_tensorflow(
-        out, "--config.budget.minutes=1.5", "--config.budget.reserve_seconds=20",
+        out, f"--config.budget.minutes={minutes}", "--config.budget.reserve_seconds=20",
         "--config.budget.planned_images_per_second=5000")
     assert summary["tensorflow_imported"] is False
-    result = json.loads((out / "results.json").read_text())
+    return json.loads((out / "results.json").read_text())
+
+
+def test_gpu_preset_in_a_time_budget_without_tensorflow(tmp_path):
+    """The prepared GPU command at smoke size: a budget counted from the command's start, the
+    schedules fitted to the measured speed so that they end with it, the data on the device, no
+    TensorFlow."""
+    minutes, out = 1.5, tmp_path / "budget"
+    result = _budgeted_run(out, minutes)
+    startup = result["data_seconds"] + result["build_seconds"] + result["compile_seconds"]
+    if result["train_seconds"] < 30:
+        # A loaded machine spent the budget starting up (3 steps trained of a 1.5-minute budget
+        # in CI beside three other jobs): run again with the start-up it measured added, so
+        # that 70 s are left to train and fit the schedules whatever the load.
+        minutes, out = round((2 * startup + 70 + 20) / 60, 2), tmp_path / "budget_again"
+        result = _budgeted_run(out, minutes)
+        startup = result["data_seconds"] + result["build_seconds"] + result["compile_seconds"]
     assert result["data"]["on_device"] and result["images_per_second"] > 0
+    # Training stopped when the budget, less its 20-s reserve, was spent: start-up and training
+    # fill it to within a step or two (a smoke step is well under 5 s here).
+    assert abs(startup + result["train_seconds"] - (60 * minutes - 20)) < 10, result
     # The schedules ended with the run: the planned schedule (sized for 5,000 img/s, 150 times
     # this CPU's speed) reached its end at the last step trained, or near it where the shared
     # machine's speed changed after the last fit (89% seen once in CI beside another test
     # worker; without the re-fits it ends below 1%; 20 steps in all once, beside two training
     # runs, before the first fit came after 2 s as well as 20 steps). test_schedule_clock.py
-    # pins the fits. The 20-s reserve leaves 70 s for start-up and steps: with 40 s, a machine
-    # running three other jobs spent the budget starting up (1 and 6 steps in all).
+    # pins the fits.
     assert result["total_steps"] > 10
     assert result["final_schedule_position"] >= 0.8 * result["planned_steps"]
-    assert result["seconds"] < 90 + 30  # the budget, counted from the command's start
+    assert result["seconds"] < 60 * minutes + 30  # the budget, counted from the command's start
     assert (out / "encoder.keras").is_file() and (out / "model.keras").is_file()
     assert 0.0 <= result["knn_top1"] <= 1.0
     log = (out / "train_log.csv").read_text().splitlines()
