@@ -52,6 +52,18 @@ def evaluation_figures(results):
     return cards.figures({"results": results.get("evaluation", [])}, dataset=dataset)
 
 
+def _schedule_epochs(config, results):
+    """The entry's epochs: the schedule's `--config.epochs` for a run that trained it to the end
+    (its steps round up to whole checkpoint intervals: 100 epochs of 195 steps train 19,600 steps,
+    100.5 epochs), else the epochs it trained, rounded (at least 1)."""
+    stated = config.get("epochs") or 0
+    whole_schedule = (not config.get("total_steps") and not (config.get("budget") or {}).get("minutes")
+                      and results.get("trained_steps", results["total_steps"]) == results["total_steps"])
+    if whole_schedule and stated and float(stated).is_integer():
+        return int(stated)
+    return max(1, int(round(results["epochs"])))
+
+
 def _run_cost(results, repo=None):
     """What the run cost and how to repeat it, for the zoo entry: CPU-hours and wall hours over
     every process that trained it, the machine, the precision (and each process's, `segments`),
@@ -154,7 +166,7 @@ def export_run(workdir, name, *, fmt="hub", output=None, zoo=False, zoo_root=Non
                           "padding": arch.get("padding", "same")},
             training={"dataset": config["data"]["train"].split(":")[0]
                       if not config["data"]["train"].startswith("demo") else "cifar10 (demo subset)",
-                      "epochs": max(1, int(round(results["epochs"]))),
+                      "epochs": _schedule_epochs(config, results),
                       "steps": results["total_steps"], "batch_size": results["batch_size"],
                       "views": config["data"]["views"],
                       "source": data.describe_spec(config["data"]["train"]),

@@ -201,3 +201,25 @@ def test_an_entrys_command_reads_as_run_from_a_clone():
     for name in zoo.list():
         text = zoo.info(name)["training"].get("command", "")
         assert "=/" not in text and ":/" not in text, (name, text)
+
+
+def test_an_entrys_epochs_are_its_schedules():
+    """A run that trained its whole schedule records the `--config.epochs` its command states,
+    though its steps round up to whole checkpoint intervals (100 epochs of 195 steps, checkpoints
+    every 196: 19,600 steps, 100.5 epochs); a run stopped early or set by steps or by a time
+    budget records the epochs it trained, rounded, at least 1."""
+    from sslhsic_tf import export
+
+    config = {"epochs": 100.0, "total_steps": 0, "budget": {"minutes": 0.0}}
+    finished = {"epochs": 100.51282, "total_steps": 19600, "trained_steps": 19600}
+    assert export._schedule_epochs(config, finished) == 100
+    stopped = {"epochs": 15.08, "total_steps": 19600, "trained_steps": 2940}
+    assert export._schedule_epochs(config, stopped) == 15
+    assert export._schedule_epochs({**config, "total_steps": 4}, {"epochs": 0.5, "total_steps": 4}) == 1
+    budgeted = {**config, "epochs": 200.0, "budget": {"minutes": 8.0}}
+    assert export._schedule_epochs(budgeted, {"epochs": 150.3, "total_steps": 14694}) == 150
+    # Every shipped entry's command states the epochs it records.
+    for name in zoo.list():
+        training = zoo.info(name)["training"]
+        if "--config.epochs=" in training.get("command", ""):
+            assert f"--config.epochs={training['epochs']} " in training["command"] + " ", name
