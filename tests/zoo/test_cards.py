@@ -218,8 +218,4 @@ def test_an_entrys_epochs_are_its_schedules():
     assert export._schedule_epochs({**config, "total_steps": 4}, {"epochs": 0.5, "total_steps": 4}) == 1
     budgeted = {**config, "epochs": 200.0, "budget": {"minutes": 8.0}}
     assert export._schedule_epochs(budgeted, {"epochs": 150.3, "total_steps": 14694}) == 150
-    # Every shipped entry's command states the epochs it records.
-    for name in zoo.list():
-        training = zoo.info(name)["training"]
-        if "--config.epochs=" in training.get("command", ""):
-            assert f"--config.epochs={training['epochs']} " in training["command"] + " ", name
+    # (test_shipped_zoo.py: every CPU entry's command states the epochs it records.)
