@@ -53,13 +53,13 @@ def evaluation_figures(results):
 
 
 def _schedule_epochs(config, results):
-    """The entry's epochs: the schedule's `--config.epochs` for a run that trained it to the end
-    (its steps round up to whole checkpoint intervals: 100 epochs of 195 steps train 19,600 steps,
-    100.5 epochs), else the epochs it trained, rounded (at least 1)."""
+    """The entry's epochs: the command's `--config.epochs` where it set the schedule (whose steps
+    round up to whole checkpoint intervals: 100 epochs of 195 steps train 19,600 steps, 100.5
+    epochs; a run stopped early by `stop_after_epochs` keeps its schedule's length too), else
+    the schedule's epochs rounded, at least 1 (a schedule set in steps or by a time budget)."""
     stated = config.get("epochs") or 0
-    whole_schedule = (not config.get("total_steps") and not (config.get("budget") or {}).get("minutes")
-                      and results.get("trained_steps", results["total_steps"]) == results["total_steps"])
-    if whole_schedule and stated and float(stated).is_integer():
+    set_by_epochs = not config.get("total_steps") and not (config.get("budget") or {}).get("minutes")
+    if set_by_epochs and stated and float(stated).is_integer():
         return int(stated)
     return max(1, int(round(results["epochs"])))
 

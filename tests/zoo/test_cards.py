@@ -204,17 +204,18 @@ def test_an_entrys_command_reads_as_run_from_a_clone():
 
 
 def test_an_entrys_epochs_are_its_schedules():
-    """A run that trained its whole schedule records the `--config.epochs` its command states,
-    though its steps round up to whole checkpoint intervals (100 epochs of 195 steps, checkpoints
-    every 196: 19,600 steps, 100.5 epochs); a run stopped early or set by steps or by a time
-    budget records the epochs it trained, rounded, at least 1."""
+    """An entry records the `--config.epochs` its command states, though the steps round up to
+    whole checkpoint intervals (100 epochs of 195 steps, checkpoints every 196: 19,600 steps,
+    100.5 epochs), also where the run stopped early; a schedule set in steps or by a time budget
+    records its epochs rounded, at least 1."""
     from sslhsic_tf import export
 
     config = {"epochs": 100.0, "total_steps": 0, "budget": {"minutes": 0.0}}
     finished = {"epochs": 100.51282, "total_steps": 19600, "trained_steps": 19600}
     assert export._schedule_epochs(config, finished) == 100
-    stopped = {"epochs": 15.08, "total_steps": 19600, "trained_steps": 2940}
-    assert export._schedule_epochs(config, stopped) == 15
+    # results.json of a run stopped by stop_after_epochs: "epochs" is its schedule's length.
+    stopped = {"epochs": 100.51282, "trained_epochs": 15.08, "total_steps": 19600, "trained_steps": 2940}
+    assert export._schedule_epochs(config, stopped) == 100
     assert export._schedule_epochs({**config, "total_steps": 4}, {"epochs": 0.5, "total_steps": 4}) == 1
     budgeted = {**config, "epochs": 200.0, "budget": {"minutes": 8.0}}
     assert export._schedule_epochs(budgeted, {"epochs": 150.3, "total_steps": 14694}) == 150
