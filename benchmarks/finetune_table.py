@@ -11,8 +11,9 @@ fine-tuning protocol of `evaluation/finetune.py` (SGD, Nesterov momentum 0.9, le
 0.05 x batch/256 with cosine decay, batch 256, pad-crop-flip), on class-balanced subsets chosen
 by seed 0 (the subset's indices are saved beside the reports). The budget fits 2 CPU cores: 1%
 and 10% of the labels for 30 epochs each, all labels for 1 epoch: 215,000 training images per
-encoder, about 35 minutes at ResNet-18 x0.25 (an x1 encoder is about 14 times slower on a CPU). `table` prints the Markdown table
-with points over the random encoder (a `random:` encoder in DIR) and each report's wall time;
+encoder, about 10-35 minutes at ResNet-18 x0.25 and 81 minutes at x1 (2 AVX-512 cores, float32).
+`table` prints the Markdown table with points over the random encoder of the same shape (a
+`random:` encoder in DIR) and each report's wall time;
 `--with` adds the figures of an earlier `--json` (a report folder lost with its machine), the
 folder's own reports taking precedence.
 """
@@ -48,6 +49,29 @@ def label_of(encoder):
     if encoder.startswith("random:"):
         return "random_" + encoder[len("random:"):]
     return os.path.basename(os.path.normpath(encoder))
+
+
+def shape_of(label):
+    """`resnetDEPTHxWIDTH` of a table label: a random encoder's own, a zoo entry's from the
+    manifest; None for anything else (a run folder)."""
+    if label.startswith("random_"):
+        return label[len("random_"):]
+    from sslhsic_tf import zoo
+
+    try:
+        architecture = zoo.info(label)["architecture"]
+    except (ValueError, KeyError):
+        return None
+    return f"{architecture['name']}{architecture['depth']}x{architecture['width_multiplier']:g}"
+
+
+def baseline_of(label, randoms):
+    """The random encoder a trained encoder's points are counted over: the one of its shape;
+    for an encoder of unknown shape the only random encoder, if there is one; else None."""
+    shape = shape_of(label)
+    if shape is not None:
+        return f"random_{shape}" if f"random_{shape}" in randoms else None
+    return randoms[0] if len(randoms) == 1 else None
 
 
 def report_path(out, encoder, tag):
@@ -117,28 +141,28 @@ def table(out, earlier=None):
     """The Markdown table of the reports in `out`, with the figures of an earlier `--json`
     file `earlier` where `out` has no report for that encoder and budget (rows: encoders, best
     first, random last; cells: top-1, and for trained encoders the points over the random
-    encoder)."""
+    encoder of their shape, `baseline_of`)."""
     found = read_figures(earlier) if earlier else {}
     for label, cells in read_reports(out).items():
         found.setdefault(label, {}).update(cells)
     if not found:
         raise ValueError(f"{out}: no reports of benchmarks.finetune_table (LABEL.TAG.json); "
                          "run `python -m benchmarks.finetune_table run` first")
-    randoms = [label for label in found if label.startswith("random_")]
-    baseline = found[randoms[0]] if randoms else {}
+    randoms = sorted(label for label in found if label.startswith("random_"))
     lines = ["| encoder | " + " | ".join(column for _, column, _, _ in BUDGETS)
              + " | wall time |", "|---|" + "---|" * (len(BUDGETS) + 1)]
     first = BUDGETS[0][0]  # rows: best first in the first column, random encoders last
     for label in sorted(found, key=lambda name: (name in randoms,
                                                  -found[name].get(first, (0.0,))[0], name)):
         cells = []
+        baseline = {} if label in randoms else found.get(baseline_of(label, randoms), {})
         for tag, _, _, _ in BUDGETS:
             if tag not in found[label]:
                 cells.append("-")
                 continue
             top1 = found[label][tag][0]
             gain = ""
-            if label not in randoms and tag in baseline:
+            if tag in baseline:
                 gain = f" ({100 * (top1 - baseline[tag][0]):+.1f})"
             cells.append(f"{100 * top1:.1f}%{gain}")
         minutes = sum(wall for _, wall in found[label].values()) / 60

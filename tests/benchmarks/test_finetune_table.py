@@ -33,6 +33,25 @@ def test_table_gives_points_over_the_random_encoder(tmp_path, capsys):
     assert saved["enc_a"]["semi10"] == {"top1": 0.70, "wall_seconds": 600.0}
 
 
+def test_points_are_over_the_random_encoder_of_the_same_shape(tmp_path, capsys):
+    """A zoo entry's shape comes from the manifest; an encoder of unknown shape gets no points
+    where random encoders of two shapes could be its baseline."""
+    _report(tmp_path, "random_resnet18x0.25", "semi1", 0.30, 60)
+    _report(tmp_path, "random_resnet18x1", "semi1", 0.25, 600)
+    _report(tmp_path, "cissl_resnet18x0.25_cifar10", "semi1", 0.55, 300)
+    _report(tmp_path, "ssl_hsic_resnet18_cifar10_150ep", "semi1", 0.60, 900)
+    _report(tmp_path, "enc_a", "semi1", 0.50, 60)
+    assert finetune_table.shape_of("ssl_hsic_resnet18_cifar10_150ep") == "resnet18x1"
+    assert finetune_table.shape_of("cissl_resnet18x0.25_cifar10") == "resnet18x0.25"
+    finetune_table.main(["table", str(tmp_path)])
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[2:] == ["| `ssl_hsic_resnet18_cifar10_150ep` | 60.0% (+35.0) | - | - | 15 min |",
+                        "| `cissl_resnet18x0.25_cifar10` | 55.0% (+25.0) | - | - | 5 min |",
+                        "| `enc_a` | 50.0% | - | - | 1 min |",
+                        "| random resnet18x0.25 | 30.0% | - | - | 1 min |",
+                        "| random resnet18x1 | 25.0% | - | - | 10 min |"]
+
+
 def test_labels_and_errors(tmp_path, capsys):
     assert finetune_table.label_of("zoo:cissl_resnet18x0.25_cifar10") == "cissl_resnet18x0.25_cifar10"
     assert finetune_table.label_of("random:resnet18x0.25") == "random_resnet18x0.25"
